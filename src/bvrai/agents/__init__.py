@@ -1,0 +1,1 @@
+"""Agents: the agent spec, drafts and immutable published versions."""

@@ -1,0 +1,112 @@
+"""The FastAPI application factory: one app, routers mounted by role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from bvrai import __version__
+from bvrai.agents.routes import router as agents_router
+from bvrai.audit.routes import router as audit_router
+from bvrai.config import Settings
+from bvrai.identity.auth_routes import me_router
+from bvrai.identity.auth_routes import router as auth_router
+from bvrai.identity.routes import router as identity_router
+from bvrai.kit.context import AppContext
+from bvrai.kit.errors import ProblemDetail, install_problem_handlers
+from bvrai.kit.logging import configure_logging
+from bvrai.kit.middleware import RequestContextMiddleware
+
+Role = Literal["all", "api"]
+
+API_DESCRIPTION = """
+Self-hostable voice-AI agent platform.
+
+**Authentication**: `Authorization: Bearer <token>` where the token is a JWT access token from
+`/v1/auth/login` (15 minutes; refresh with `/v1/auth/refresh`) or an API key (`bvr_sk_...`). Every
+route needs it except those marked with an empty security list (sign-up, log-in, refresh, log-out,
+accepting an invitation, health checks).
+
+**Errors** are `application/problem+json` (RFC 9457). **Lists** use cursor pagination:
+`?limit=&cursor=` returns `{"data": [...], "next_cursor": ...}`. Another organization's resource is
+a 404, exactly like a missing one.
+"""
+
+
+def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(json=settings.env == "production")
+    ctx = AppContext.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.close()
+
+    app = FastAPI(
+        title="BVRAI API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, hsts=settings.public_base_url.startswith("https://"))
+
+    for router in (auth_router, me_router, identity_router, agents_router, audit_router):
+        app.include_router(router)
+    _add_health_routes(app, ctx)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _add_health_routes(app: FastAPI, ctx: AppContext) -> None:
+    @app.get("/healthz", tags=["health"], openapi_extra={"security": []})
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], openapi_extra={"security": []})
+    async def readyz() -> JSONResponse:
+        """The process can reach its database."""
+        try:
+            async with ctx.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
+    app.openapi_schema = schema
+    return schema

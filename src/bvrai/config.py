@@ -1,0 +1,90 @@
+"""Settings, read from the environment with the ``BVRAI_`` prefix.
+
+In development (the default) missing secrets are generated on first start and kept in the data
+folder (``secrets.json``, mode 0600), so ``bvrai serve`` needs no configuration. In production a
+missing secret is a start-up error: generated secrets on ephemeral disks would silently log every
+user out and make encrypted credentials unreadable after a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run the platform; the message names what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BVRAI_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path(".bvrai")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    secret_key: str | None = Field(default=None, description="HMAC and JWT signing key")
+    # "kid:base64key,kid2:base64key"; the last one encrypts, all of them decrypt.
+    encryption_keys: str | None = None
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = Field(default_factory=list)
+
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    invitation_ttl_s: int = 7 * 24 * 3600
+
+    rate_limit_api: str = "600/minute"
+    rate_limit_auth_ip: str = "30/minute"
+    rate_limit_failed_login_ip: str = "10/minute"
+
+    seed_demo: bool = True
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if self.database_url is None:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'bvrai.db'}"
+        return self
+
+    @property
+    def db_url(self) -> str:
+        assert self.database_url is not None
+        return self.database_url
+
+    def require_secrets(self) -> None:
+        """Fill missing secrets (development) or refuse to start (production)."""
+        missing = [name for name in ("secret_key", "encryption_keys") if not getattr(self, name)]
+        if not missing:
+            return
+        if self.env == "production":
+            names = ", ".join(f"BVRAI_{m.upper()}" for m in missing)
+            raise ConfigurationError(f"production mode needs these settings: {names}")
+        stored = _load_or_create_secrets(self.data_dir)
+        for name in missing:
+            setattr(self, name, stored[name])
+
+
+def _load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / "secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "secret_key": secrets.token_urlsafe(48),
+        "encryption_keys": "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    return values

@@ -1,0 +1,1 @@
+"""Organizations, users, memberships and roles, authentication, API keys and the credentials vault."""
