@@ -133,17 +133,29 @@ _counter = iter(range(10**9))
 
 @pytest.fixture
 def signup(client: httpx.AsyncClient) -> Any:
-    async def _signup(org_name: str = "Acme", email: str | None = None,
-                      password: str = "correct horse battery") -> Account:
+    async def _signup(
+        org_name: str = "Acme", email: str | None = None, password: str = "correct horse battery"
+    ) -> Account:
         email = email or f"user{next(_counter)}@example.com"
-        r = await client.post("/v1/auth/signup", json={
-            "email": email, "password": password, "name": "Test User", "organization_name": org_name,
-        })
+        r = await client.post(
+            "/v1/auth/signup",
+            json={
+                "email": email,
+                "password": password,
+                "name": "Test User",
+                "organization_name": org_name,
+            },
+        )
         assert r.status_code == 201, r.text
         body = r.json()
-        return Account(email=email, password=password, access_token=body["access_token"],
-                       refresh_token=body["refresh_token"], org_id=body["organization"]["id"],
-                       user_id=body["user"]["id"])
+        return Account(
+            email=email,
+            password=password,
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            org_id=body["organization"]["id"],
+            user_id=body["user"]["id"],
+        )
 
     return _signup
 

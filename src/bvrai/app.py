@@ -93,7 +93,7 @@ def _add_health_routes(app: FastAPI, ctx: AppContext) -> None:
         try:
             async with ctx.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

@@ -17,9 +17,7 @@ class AuditRepository:
     async def lock_chain(self, org_id: str) -> None:
         """Serialise appends to one org's chain (SQLite already serialises all writers)."""
         if self.session.bind.dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"audit:{org_id}"}
-            )
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"audit:{org_id}"})
 
     async def last(self, org_id: str) -> AuditLog | None:
         stmt = scoped(AuditLog, org_id).order_by(AuditLog.seq.desc()).limit(1)

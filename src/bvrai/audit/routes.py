@@ -26,9 +26,7 @@ async def list_audit_logs(
     target_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[AuditLogOut]:
     """Every mutating action in your organization, newest first."""
-    rows, cursor = await AuditRepository(session).list(
-        principal.org_id, pages, action=action, target_id=target_id
-    )
+    rows, cursor = await AuditRepository(session).list(principal.org_id, pages, action=action, target_id=target_id)
     return Page(data=[AuditLogOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 

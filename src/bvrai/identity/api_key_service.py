@@ -49,8 +49,14 @@ async def create_api_key(
     repo = IdentityRepository(session)
     repo.add(key)
     await repo.flush()
-    await record(session, actor=principal.actor, action="api_key.create", target_type="api_key",
-                 target_id=key.id, changes={"name": name, "scopes": granted, "expires_at": expires_at})
+    await record(
+        session,
+        actor=principal.actor,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=key.id,
+        changes={"name": name, "scopes": granted, "expires_at": expires_at},
+    )
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=token)
 
 
@@ -68,5 +74,4 @@ async def revoke_api_key(session: AsyncSession, *, principal: Principal, key_id:
     key = await get_api_key(session, principal=principal, key_id=key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
-        await record(session, actor=principal.actor, action="api_key.revoke", target_type="api_key",
-                     target_id=key.id)
+        await record(session, actor=principal.actor, action="api_key.revoke", target_type="api_key", target_id=key.id)

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from bvrai.identity import auth_service, invitation_service, org_service
 from bvrai.identity.auth import CurrentPrincipal
-from bvrai.identity.schemas import InvitationAcceptIn, LoginIn, MeOut, MeUpdate, RefreshIn, SignupIn, TokenPair
+from bvrai.identity.schemas import (
+    InvitationAcceptIn,
+    LoginIn,
+    MeOut,
+    MeUpdate,
+    RefreshIn,
+    SignupIn,
+    TokenPair,
+)
 from bvrai.kit.context import Ctx, Session, client_ip
 from bvrai.kit.errors import problem_responses
 
@@ -23,8 +31,7 @@ async def limit_auth_by_ip(request: Request, ctx: Ctx) -> None:
 AuthLimited = Annotated[None, Depends(limit_auth_by_ip)]
 
 
-@router.post("/auth/signup", response_model=TokenPair, status_code=201,
-             responses=problem_responses(409, 422, 429))
+@router.post("/auth/signup", response_model=TokenPair, status_code=201, responses=problem_responses(409, 422, 429))
 async def signup(data: SignupIn, request: Request, ctx: Ctx, session: Session, _: AuthLimited) -> TokenPair:
     """Create an account, its organization (you are the owner) and a session."""
     return await auth_service.signup(session, ctx=ctx, data=data, ip=client_ip(request))
@@ -49,8 +56,9 @@ async def logout(data: RefreshIn, ctx: Ctx, session: Session, _: AuthLimited) ->
     return Response(status_code=204)
 
 
-@router.post("/invitations/accept", response_model=TokenPair, status_code=201,
-             responses=problem_responses(401, 404, 422, 429))
+@router.post(
+    "/invitations/accept", response_model=TokenPair, status_code=201, responses=problem_responses(401, 404, 422, 429)
+)
 async def accept_invitation(
     data: InvitationAcceptIn, request: Request, ctx: Ctx, session: Session, _: AuthLimited
 ) -> TokenPair:

@@ -73,7 +73,10 @@ async def create_account(
 
 async def signup(session: AsyncSession, *, ctx: AppContext, data: SignupIn, ip: str) -> TokenPair:
     user, org, membership = await create_account(
-        session, email=data.email, password=data.password, name=data.name,
+        session,
+        email=data.email,
+        password=data.password,
+        name=data.name,
         organization_name=data.organization_name,
     )
     await record(
@@ -125,9 +128,7 @@ async def refresh(session: AsyncSession, *, ctx: AppContext, refresh_token: str)
     membership = await repo.active_membership(org_id=token.org_id, user_id=token.user_id)
     if user is None or org is None or membership is None:
         raise Unauthorized("the account no longer has access to this organization")
-    return await issue_tokens(
-        session, ctx=ctx, user=user, org=org, role=membership.role, family_id=token.family_id
-    )
+    return await issue_tokens(session, ctx=ctx, user=user, org=org, role=membership.role, family_id=token.family_id)
 
 
 async def logout(session: AsyncSession, *, ctx: AppContext, refresh_token: str) -> None:

@@ -54,8 +54,14 @@ async def create_credential(
     repo = IdentityRepository(session)
     repo.add(cred)
     await repo.flush()
-    await record(session, actor=principal.actor, action="credential.create", target_type="credential",
-                 target_id=cred.id, changes={"provider": provider, "name": name, "extra": extra})
+    await record(
+        session,
+        actor=principal.actor,
+        action="credential.create",
+        target_type="credential",
+        target_id=cred.id,
+        changes={"provider": provider, "name": name, "extra": extra},
+    )
     return cred
 
 
@@ -86,18 +92,25 @@ async def update_credential(
     if secret is not None:
         cred.ciphertext = ctx.keyring.encrypt(secret, context=_context(cred.org_id, cred.id))
         cred.hint = mask(secret)
-        changes["secret"] = "replaced"
+        changes["secret"] = "replaced"  # noqa: S105 - an audit note, not a password
     cred.updated_at = utcnow()
-    await record(session, actor=principal.actor, action="credential.update", target_type="credential",
-                 target_id=cred.id, changes=changes)
+    await record(
+        session,
+        actor=principal.actor,
+        action="credential.update",
+        target_type="credential",
+        target_id=cred.id,
+        changes=changes,
+    )
     return cred
 
 
 async def delete_credential(session: AsyncSession, *, principal: Principal, credential_id: str) -> None:
     cred = await get_credential(session, principal=principal, credential_id=credential_id)
     cred.deleted_at = utcnow()
-    await record(session, actor=principal.actor, action="credential.delete", target_type="credential",
-                 target_id=cred.id)
+    await record(
+        session, actor=principal.actor, action="credential.delete", target_type="credential", target_id=cred.id
+    )
 
 
 async def reveal(session: AsyncSession, *, keyring: KeyRing, org_id: str, provider: str) -> str | None:

@@ -13,7 +13,13 @@ from bvrai.identity.org_service import check_can_manage
 from bvrai.identity.passwords import hash_password, verify_password
 from bvrai.identity.principal import Principal
 from bvrai.identity.repository import IdentityRepository
-from bvrai.identity.schemas import InvitationAcceptIn, InvitationCreated, InvitationIn, InvitationOut, TokenPair
+from bvrai.identity.schemas import (
+    InvitationAcceptIn,
+    InvitationCreated,
+    InvitationIn,
+    InvitationOut,
+    TokenPair,
+)
 from bvrai.identity.tokens import INVITATION_PREFIX, hash_token, new_opaque_token
 from bvrai.kit.context import AppContext
 from bvrai.kit.db import utcnow
@@ -43,8 +49,14 @@ async def invite(
     )
     repo.add(inv)
     await repo.flush()
-    await record(session, actor=principal.actor, action="invitation.create", target_type="invitation",
-                 target_id=inv.id, changes={"email": inv.email, "role": inv.role})
+    await record(
+        session,
+        actor=principal.actor,
+        action="invitation.create",
+        target_type="invitation",
+        target_id=inv.id,
+        changes={"email": inv.email, "role": inv.role},
+    )
     return InvitationCreated(**InvitationOut.model_validate(inv).model_dump(), token=token)
 
 
@@ -63,8 +75,7 @@ async def revoke_invitation(session: AsyncSession, *, principal: Principal, invi
     if inv.accepted_at is not None:
         raise Conflict("the invitation was already accepted")
     inv.revoked_at = utcnow()
-    await record(session, actor=principal.actor, action="invitation.revoke", target_type="invitation",
-                 target_id=inv.id)
+    await record(session, actor=principal.actor, action="invitation.revoke", target_type="invitation", target_id=inv.id)
 
 
 async def accept(session: AsyncSession, *, ctx: AppContext, data: InvitationAcceptIn, ip: str) -> TokenPair:
@@ -76,8 +87,12 @@ async def accept(session: AsyncSession, *, ctx: AppContext, data: InvitationAcce
     org = found(await repo.organization(inv.org_id), "organization")
     user = await repo.user_by_email(inv.email)
     if user is None:
-        user = User(id=new_id("usr"), email=inv.email, name=data.name or inv.email.split("@")[0],
-                    password_hash=hash_password(data.password))
+        user = User(
+            id=new_id("usr"),
+            email=inv.email,
+            name=data.name or inv.email.split("@")[0],
+            password_hash=hash_password(data.password),
+        )
         repo.add(user)
         await repo.flush()
     elif not verify_password(user.password_hash, data.password):
@@ -90,7 +105,12 @@ async def accept(session: AsyncSession, *, ctx: AppContext, data: InvitationAcce
         membership.deleted_at, membership.role = None, inv.role
     inv.accepted_at = now
     await repo.flush()
-    await record(session, actor=Actor(org_id=org.id, actor_type="user", actor_id=user.id, ip=ip),
-                 action="invitation.accept", target_type="membership", target_id=membership.id,
-                 changes={"invitation_id": inv.id, "role": inv.role})
+    await record(
+        session,
+        actor=Actor(org_id=org.id, actor_type="user", actor_id=user.id, ip=ip),
+        action="invitation.accept",
+        target_type="membership",
+        target_id=membership.id,
+        changes={"invitation_id": inv.id, "role": inv.role},
+    )
     return await issue_tokens(session, ctx=ctx, user=user, org=org, role=membership.role)

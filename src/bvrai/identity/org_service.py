@@ -42,8 +42,14 @@ async def update_me(session: AsyncSession, *, principal: Principal, name: str) -
     user = found(await IdentityRepository(session).user(_user_only(principal)), "user")
     old = user.name
     user.name = name
-    await record(session, actor=principal.actor, action="user.update", target_type="user", target_id=user.id,
-                 changes={"name": [old, name]})
+    await record(
+        session,
+        actor=principal.actor,
+        action="user.update",
+        target_type="user",
+        target_id=user.id,
+        changes={"name": [old, name]},
+    )
     return await me(session, principal=principal)
 
 
@@ -56,8 +62,14 @@ async def update_organization(session: AsyncSession, *, principal: Principal, na
     old = org.name
     org.name = name
     org.updated_at = utcnow()
-    await record(session, actor=principal.actor, action="organization.update", target_type="organization",
-                 target_id=org.id, changes={"name": [old, name]})
+    await record(
+        session,
+        actor=principal.actor,
+        action="organization.update",
+        target_type="organization",
+        target_id=org.id,
+        changes={"name": [old, name]},
+    )
     return org
 
 
@@ -66,8 +78,7 @@ async def list_members(
 ) -> tuple[list[MemberOut], str | None]:
     rows, cursor = await IdentityRepository(session).members(principal.org_id, params)
     out = [
-        MemberOut(id=m.id, user=UserOut.model_validate(u), role=Role(m.role), created_at=m.created_at)
-        for m, u in rows
+        MemberOut(id=m.id, user=UserOut.model_validate(u), role=Role(m.role), created_at=m.created_at) for m, u in rows
     ]
     return out, cursor
 
@@ -90,9 +101,7 @@ def check_can_manage(principal: Principal, target_role: str, new_role: str | Non
         raise Forbidden("you cannot manage a member above your own role")
 
 
-async def change_role(
-    session: AsyncSession, *, principal: Principal, membership_id: str, role: Role
-) -> MemberOut:
+async def change_role(session: AsyncSession, *, principal: Principal, membership_id: str, role: Role) -> MemberOut:
     repo = IdentityRepository(session)
     m = found(await repo.membership(principal.org_id, membership_id), "member")
     check_can_manage(principal, m.role, role.value)
@@ -101,8 +110,14 @@ async def change_role(
     old = m.role
     m.role = role.value
     m.updated_at = utcnow()
-    await record(session, actor=principal.actor, action="member.update_role", target_type="membership",
-                 target_id=m.id, changes={"role": [old, role.value]})
+    await record(
+        session,
+        actor=principal.actor,
+        action="member.update_role",
+        target_type="membership",
+        target_id=m.id,
+        changes={"role": [old, role.value]},
+    )
     return await _member(session, principal, membership_id)
 
 
@@ -115,6 +130,11 @@ async def remove_member(session: AsyncSession, *, principal: Principal, membersh
     now = utcnow()
     m.deleted_at = now
     await repo.revoke_user_tokens_in_org(user_id=m.user_id, org_id=principal.org_id, now=now)
-    await record(session, actor=principal.actor, action="member.remove", target_type="membership",
-                 target_id=m.id, changes={"user_id": m.user_id, "role": m.role})
-
+    await record(
+        session,
+        actor=principal.actor,
+        action="member.remove",
+        target_type="membership",
+        target_id=m.id,
+        changes={"user_id": m.user_id, "role": m.role},
+    )

@@ -45,8 +45,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     # Members build and operate agents; they cannot manage people, secrets or the audit trail.
     Role.MEMBER: frozenset(
         {f"{r}:{a}" for r in _BUILDER_RESOURCES for a in ("read", "write")}
-        | {"organization:read", "members:read", "analytics:read", "credentials:read", "api_keys:read",
-           "api_keys:write"}
+        | {"organization:read", "members:read", "analytics:read", "credentials:read", "api_keys:read", "api_keys:write"}
     ),
     Role.VIEWER: frozenset(
         {f"{r}:read" for r in _BUILDER_RESOURCES} | {"organization:read", "members:read", "analytics:read"}

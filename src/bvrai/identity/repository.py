@@ -62,9 +62,7 @@ class IdentityRepository:
         )
         return [(m, o) for m, o in (await self.session.execute(stmt)).all()]
 
-    async def members(
-        self, org_id: str, params: PageParams
-    ) -> tuple[list[tuple[Membership, User]], str | None]:
+    async def members(self, org_id: str, params: PageParams) -> tuple[list[tuple[Membership, User]], str | None]:
         rows, cursor = await paginate(self.session, scoped(Membership, org_id), Membership.id, params)
         users = await self.users_by_id([m.user_id for m in rows])
         return [(m, users[m.user_id]) for m in rows], cursor
@@ -76,9 +74,7 @@ class IdentityRepository:
         return {u.id: u for u in found}
 
     async def count_owners(self, org_id: str) -> int:
-        stmt = select(func.count()).select_from(
-            scoped(Membership, org_id).where(Membership.role == "owner").subquery()
-        )
+        stmt = select(func.count()).select_from(scoped(Membership, org_id).where(Membership.role == "owner").subquery())
         return int(await self.session.scalar(stmt) or 0)
 
     # refresh tokens
@@ -89,9 +85,7 @@ class IdentityRepository:
     async def mark_refresh_used(self, token_id: str, now: datetime) -> bool:
         """Atomically spend a token; False when another request spent it first."""
         stmt = (
-            update(RefreshToken)
-            .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
-            .values(used_at=now)
+            update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None)).values(used_at=now)
         )
         result = await self.session.execute(stmt)
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -135,9 +129,7 @@ class IdentityRepository:
         return (await self.session.scalars(stmt)).first()
 
     async def invitations(self, org_id: str, params: PageParams) -> tuple[list[Invitation], str | None]:
-        stmt = scoped(Invitation, org_id).where(
-            Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)
-        )
+        stmt = scoped(Invitation, org_id).where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None))
         return await paginate(self.session, stmt, Invitation.id, params)
 
     # credentials

@@ -36,7 +36,9 @@ WRITE = problem_responses(401, 403, 404, 409, 422, 429)
 
 
 @router.get("/organization", response_model=OrganizationOut, tags=["organization"], responses=READ)
-async def get_organization(principal: Annotated[Principal, Depends(require("organization:read"))], session: Session) -> OrganizationOut:
+async def get_organization(
+    principal: Annotated[Principal, Depends(require("organization:read"))], session: Session
+) -> OrganizationOut:
     return OrganizationOut.model_validate(await org_service.get_organization(session, principal=principal))
 
 
@@ -49,33 +51,44 @@ async def update_organization(
 
 
 @router.get("/members", response_model=Page[MemberOut], tags=["members"], responses=READ)
-async def list_members(principal: Annotated[Principal, Depends(require("members:read"))], session: Session, pages: Pages) -> Page[MemberOut]:
+async def list_members(
+    principal: Annotated[Principal, Depends(require("members:read"))], session: Session, pages: Pages
+) -> Page[MemberOut]:
     rows, cursor = await org_service.list_members(session, principal=principal, params=pages)
     return Page(data=rows, next_cursor=cursor)
 
 
 @router.get("/members/{member_id}", response_model=MemberOut, tags=["members"], responses=READ)
-async def get_member(member_id: ResourceId, principal: Annotated[Principal, Depends(require("members:read"))], session: Session) -> MemberOut:
+async def get_member(
+    member_id: ResourceId, principal: Annotated[Principal, Depends(require("members:read"))], session: Session
+) -> MemberOut:
     return await org_service.get_member(session, principal=principal, membership_id=member_id)
 
 
 @router.patch("/members/{member_id}", response_model=MemberOut, tags=["members"], responses=WRITE)
 async def update_member(
-    member_id: ResourceId, data: MemberUpdate, principal: Annotated[Principal, Depends(require("members:write"))], session: Session
+    member_id: ResourceId,
+    data: MemberUpdate,
+    principal: Annotated[Principal, Depends(require("members:write"))],
+    session: Session,
 ) -> MemberOut:
     return await org_service.change_role(session, principal=principal, membership_id=member_id, role=data.role)
 
 
 @router.delete("/members/{member_id}", status_code=204, tags=["members"], responses=WRITE)
-async def remove_member(member_id: ResourceId, principal: Annotated[Principal, Depends(require("members:write"))], session: Session) -> Response:
+async def remove_member(
+    member_id: ResourceId, principal: Annotated[Principal, Depends(require("members:write"))], session: Session
+) -> Response:
     await org_service.remove_member(session, principal=principal, membership_id=member_id)
     return Response(status_code=204)
 
 
-@router.post("/invitations", response_model=InvitationCreated, status_code=201, tags=["invitations"],
-             responses=WRITE)
+@router.post("/invitations", response_model=InvitationCreated, status_code=201, tags=["invitations"], responses=WRITE)
 async def create_invitation(
-    data: InvitationIn, ctx: Ctx, principal: Annotated[Principal, Depends(require("invitations:write"))], session: Session
+    data: InvitationIn,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require("invitations:write"))],
+    session: Session,
 ) -> InvitationCreated:
     return await invitation_service.invite(session, ctx=ctx, principal=principal, data=data)
 
@@ -88,8 +101,7 @@ async def list_invitations(
     return Page(data=[InvitationOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
-@router.get("/invitations/{invitation_id}", response_model=InvitationOut, tags=["invitations"],
-            responses=READ)
+@router.get("/invitations/{invitation_id}", response_model=InvitationOut, tags=["invitations"], responses=READ)
 async def get_invitation(
     invitation_id: ResourceId, principal: Annotated[Principal, Depends(require("invitations:read"))], session: Session
 ) -> InvitationOut:
@@ -116,30 +128,43 @@ async def create_api_key(
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut], tags=["api-keys"], responses=READ)
-async def list_api_keys(principal: Annotated[Principal, Depends(require("api_keys:read"))], session: Session, pages: Pages) -> Page[ApiKeyOut]:
+async def list_api_keys(
+    principal: Annotated[Principal, Depends(require("api_keys:read"))], session: Session, pages: Pages
+) -> Page[ApiKeyOut]:
     rows, cursor = await api_key_service.list_api_keys(session, principal=principal, params=pages)
     return Page(data=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=cursor)
 
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api-keys"], responses=READ)
-async def get_api_key(key_id: ResourceId, principal: Annotated[Principal, Depends(require("api_keys:read"))], session: Session) -> ApiKeyOut:
+async def get_api_key(
+    key_id: ResourceId, principal: Annotated[Principal, Depends(require("api_keys:read"))], session: Session
+) -> ApiKeyOut:
     return ApiKeyOut.model_validate(await api_key_service.get_api_key(session, principal=principal, key_id=key_id))
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"], responses=WRITE)
-async def revoke_api_key(key_id: ResourceId, principal: Annotated[Principal, Depends(require("api_keys:write"))], session: Session) -> Response:
+async def revoke_api_key(
+    key_id: ResourceId, principal: Annotated[Principal, Depends(require("api_keys:write"))], session: Session
+) -> Response:
     await api_key_service.revoke_api_key(session, principal=principal, key_id=key_id)
     return Response(status_code=204)
 
 
-@router.post("/credentials", response_model=CredentialOut, status_code=201, tags=["credentials"],
-             responses=WRITE)
+@router.post("/credentials", response_model=CredentialOut, status_code=201, tags=["credentials"], responses=WRITE)
 async def create_credential(
-    data: CredentialIn, ctx: Ctx, principal: Annotated[Principal, Depends(require("credentials:write"))], session: Session
+    data: CredentialIn,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require("credentials:write"))],
+    session: Session,
 ) -> CredentialOut:
     """Store a provider secret, encrypted. Only a masked hint is ever returned."""
     cred = await credential_service.create_credential(
-        session, ctx=ctx, principal=principal, provider=data.provider, name=data.name, secret=data.secret,
+        session,
+        ctx=ctx,
+        principal=principal,
+        provider=data.provider,
+        name=data.name,
+        secret=data.secret,
         extra=data.extra,
     )
     return CredentialOut.model_validate(cred)
@@ -161,10 +186,12 @@ async def get_credential(
     return CredentialOut.model_validate(cred)
 
 
-@router.patch("/credentials/{credential_id}", response_model=CredentialOut, tags=["credentials"],
-              responses=WRITE)
+@router.patch("/credentials/{credential_id}", response_model=CredentialOut, tags=["credentials"], responses=WRITE)
 async def update_credential(
-    credential_id: ResourceId, data: CredentialUpdate, ctx: Ctx, principal: Annotated[Principal, Depends(require("credentials:write"))],
+    credential_id: ResourceId,
+    data: CredentialUpdate,
+    ctx: Ctx,
+    principal: Annotated[Principal, Depends(require("credentials:write"))],
     session: Session,
 ) -> CredentialOut:
     cred = await credential_service.update_credential(

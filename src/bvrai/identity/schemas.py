@@ -63,7 +63,7 @@ class UserOut(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     refresh_token: str
     user: UserOut
