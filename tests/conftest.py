@@ -67,7 +67,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-async def _prepare_schema(url: str) -> None:
+async def prepare_schema(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         if url.startswith("sqlite"):
@@ -98,7 +98,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    await _prepare_schema(settings.db_url)
+    await prepare_schema(settings.db_url)
     application = create_app(settings)
     async with LifespanManager(application):
         yield application

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     invitation_ttl_s: int = 7 * 24 * 3600
 
     rate_limit_api: str = "600/minute"
+    rate_limit_org: str = "3000/minute"
     rate_limit_auth_ip: str = "30/minute"
     rate_limit_failed_login_ip: str = "10/minute"
 

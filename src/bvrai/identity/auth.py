@@ -70,7 +70,7 @@ async def authenticate(
             ip=ip,
         )
         await ctx.limiter.hit(ctx.settings.rate_limit_api, "api", "user", claims.user_id)
-    await ctx.limiter.hit(ctx.settings.rate_limit_api, "api", "org", principal.org_id)
+    await ctx.limiter.hit(ctx.settings.rate_limit_org, "api", "org", principal.org_id)
     return principal
 
 
