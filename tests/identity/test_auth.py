@@ -92,7 +92,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(client, owner):
 
 async def test_expired_tampered_and_foreign_jwts_are_401(client, owner):
     expired = issue_access_token(secret=SECRET, user_id=owner.user_id, org_id=owner.org_id, ttl_s=-1)
-    header, payload, signature = owner.access_token.split(".")
+    header, _payload, signature = owner.access_token.split(".")
     claims = jwt.decode(owner.access_token, options={"verify_signature": False})
     claims["org"] = "org_someone_else"
     forged_payload = jwt.encode(claims, "x" * 40, algorithm="HS256").split(".")[1]

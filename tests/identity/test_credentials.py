@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text, update
 
@@ -59,7 +60,8 @@ async def test_a_ciphertext_copied_to_another_org_does_not_decrypt(app, client, 
     other = await signup("Other")
     await store(client, other, secret="other-org-secret-000000")
     async with app.state.ctx.sessions() as s:
-        mine = (await s.execute(text(f"SELECT ciphertext FROM credentials WHERE org_id = '{owner.org_id}'"))).scalar()
+        query = text("SELECT ciphertext FROM credentials WHERE org_id = :org")
+        mine = (await s.execute(query, {"org": owner.org_id})).scalar()
         await s.execute(update(Credential).where(Credential.org_id == other.org_id).values(ciphertext=mine))
         await s.commit()
         try:
@@ -77,8 +79,6 @@ async def test_rotation_keeps_old_secrets_readable_and_encrypts_new_ones_with_th
     rotated = make_settings(database_url, tmp_path, encryption_keys=f"{TEST_KEYS},{K2}")
     second = create_app(rotated)
     async with LifespanManager(second):
-        import httpx
-
         transport = httpx.ASGITransport(app=second)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c2:
             new = await store(c2, owner, secret="secret-under-key-two-2222", provider="deepgram")

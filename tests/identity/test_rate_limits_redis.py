@@ -9,7 +9,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from bvrai.app import create_app
-from tests.conftest import prepare_schema, make_settings
+from tests.conftest import make_settings, prepare_schema
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
