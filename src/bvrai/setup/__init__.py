@@ -1,0 +1,1 @@
+"""What the CLI does before (or instead of) serving: migrations, the demo seed, admin tasks."""
