@@ -33,7 +33,7 @@ BACKENDS = os.environ.get("BVRAI_TEST_BACKENDS", "sqlite,postgresql").split(",")
 @pytest.fixture(scope="session")
 def pg_database(worker_id: str) -> Iterator[str]:
     """A PostgreSQL database of this worker's own, with the schema, dropped at the end."""
-    name = f"bvrai_test_{worker_id}"
+    name = f"bvrai_test_{worker_id}_{os.getpid()}"
     base = PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://", 1)
     url = base.rsplit("/", 1)[0] + f"/{name}"
 

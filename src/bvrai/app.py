@@ -21,9 +21,9 @@ from bvrai.identity.auth_routes import me_router
 from bvrai.identity.auth_routes import router as auth_router
 from bvrai.identity.routes import router as identity_router
 from bvrai.kit.context import AppContext
-from bvrai.kit.errors import ProblemDetail, install_problem_handlers
+from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_handlers, problem_responses
 from bvrai.kit.logging import configure_logging
-from bvrai.kit.middleware import RequestContextMiddleware
+from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
 
 Role = Literal["all", "api"]
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, hsts=settings.public_base_url.startswith("https://"))
 
     for router in (auth_router, me_router, identity_router, agents_router, audit_router):
@@ -107,6 +108,31 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {})
-    components.setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
+    schemas = components.setdefault("schemas", {})
+    schemas["ProblemDetail"] = ProblemDetail.model_json_schema()
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            _document_errors(operation)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
     app.openapi_schema = schema
     return schema
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    """Give every operation the problem+json errors it can answer with, whatever its route declared."""
+    statuses: set[int] = set()
+    if operation.get("security"):
+        statuses |= {401, 403, 429}
+    if operation.get("requestBody"):
+        statuses |= {400, 413, 422}
+    if operation.get("parameters"):
+        statuses |= {400, 422}
+    if any(p.get("in") == "path" for p in operation.get("parameters", [])):
+        statuses.add(404)
+    responses = operation.setdefault("responses", {})
+    for status, entry in problem_responses(*sorted(statuses)).items():
+        responses.setdefault(str(status), {"description": entry["description"]})
+    for status, response in responses.items():
+        if status.startswith(("4", "5")):
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}

@@ -198,6 +198,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The role or API key scope does not allow this",
         404: "Not found (or belongs to another organization)",
         409: "Conflicts with the current state",
+        413: "The request body is too large",
         422: "The request body or parameters failed validation",
         429: "Rate limited; see Retry-After",
     }
