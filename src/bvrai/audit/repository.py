@@ -16,7 +16,7 @@ class AuditRepository:
 
     async def lock_chain(self, org_id: str) -> None:
         """Serialise appends to one org's chain (SQLite already serialises all writers)."""
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"audit:{org_id}"})
 
     async def last(self, org_id: str) -> AuditLog | None:

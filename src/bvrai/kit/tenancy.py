@@ -15,7 +15,7 @@ from bvrai.kit.errors import NotFound
 M = TypeVar("M")
 
 
-def scoped(model: type[M], org_id: str, *, include_deleted: bool = False) -> Select[tuple[M]]:
+def scoped(model: type[M], org_id: str, *, include_deleted: bool = False) -> Select[M]:
     stmt = select(model).where(model.org_id == org_id)  # type: ignore[attr-defined]
     if not include_deleted and hasattr(model, "deleted_at"):
         stmt = stmt.where(model.deleted_at.is_(None))  # type: ignore[attr-defined]
