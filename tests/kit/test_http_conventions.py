@@ -72,3 +72,10 @@ async def test_cors_allows_only_configured_origins(database_url, tmp_path):
             assert ok.headers["access-control-allow-origin"] == "https://console.example.com"
             bad = await c.options("/v1/me", headers={"Origin": "https://evil.example", **preflight})
             assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_requests_are_counted_by_route_template_in_metrics(client, owner):
+    await client.get(f"/v1/api-keys/key_{'0' * 26}", headers=owner.headers)
+    text = (await client.get("/metrics")).text
+    assert 'bvrai_http_requests_total{method="GET",route="/v1/api-keys/{key_id}",status="404"}' in text
+    assert "key_000" not in text

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import structlog
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
@@ -24,8 +26,15 @@ SECURITY_HEADERS = {
 }
 
 
+log = structlog.get_logger("bvrai.http")
+
+REQUESTS = Counter("bvrai_http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram("bvrai_http_request_duration_seconds", "HTTP request duration", ["method", "route"])
+
+
 class RequestContextMiddleware:
-    """Takes the caller's ``X-Request-ID`` when it is sane, else makes one; echoes it back."""
+    """Takes the caller's ``X-Request-ID`` when it is sane, else makes one; echoes it back, and logs
+    and counts every request under its route template (never the raw path, which holds ids)."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -40,8 +49,13 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
+        started = time.perf_counter()
+        status = 500
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers.append((b"x-request-id", request_id.encode()))
@@ -56,6 +70,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(elapsed)
+            log.info("request", method=scope["method"], route=route, status=status, ms=round(elapsed * 1000, 1))
             structlog.contextvars.unbind_contextvars("request_id")
 
 
