@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -33,7 +33,7 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or Settings().db_url
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations must not import application code that may change later: UTCDateTime only
     # converts values in Python, its column is a plain timezone-aware DATETIME/TIMESTAMP.
     if type_ == "type" and isinstance(obj, UTCDateTime):
