@@ -1,10 +1,13 @@
 """Imports every ORM model so ``Base.metadata`` is complete (Alembic and test schemas use it)."""
 
+from bvrai.agents.models import Agent, AgentVersion
 from bvrai.audit.models import AuditLog
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
 
 __all__ = [
+    "Agent",
+    "AgentVersion",
     "ApiKey",
     "AuditLog",
     "Base",
