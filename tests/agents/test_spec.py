@@ -62,6 +62,12 @@ def test_a_stored_spec_validates_back_to_itself():
         {"name": "x", "system_prompt": "p", "knowledge_base_ids": ["kb_a", "kb_a"]},
         {"name": "x", "system_prompt": "p", "llm": {"fallbacks": [{"provider": "local"}] * 4}},
         {"name": "x", "system_prompt": "p", "tools": [{"type": "transfer_call", "destinations": []}]},
+        # Shaped like E.164 but not a number any carrier could dial.
+        {
+            "name": "x",
+            "system_prompt": "p",
+            "tools": [{"type": "transfer_call", "destinations": [{"number": "+19999999999"}]}],
+        },
         {
             "name": "x",
             "system_prompt": "p",

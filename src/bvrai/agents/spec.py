@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from bvrai.kit.phone import to_e164
 from bvrai.providers import registry
 
 # ``{{ name }}`` placeholders filled from the call (caller number, CRM fields, campaign contact...).
@@ -136,7 +137,12 @@ Language = Annotated[
     str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35), Field(examples=["en", "en-US"])
 ]
 HttpUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
-E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"), Field(examples=["+14155550123"])]
+E164 = Annotated[
+    str,
+    StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+    AfterValidator(to_e164),
+    Field(examples=["+14155550123"]),
+]
 KnowledgeBaseId = Annotated[str, StringConstraints(pattern=r"^kb_[0-9a-z]{1,60}$")]
 CredentialId = Annotated[str, StringConstraints(pattern=r"^cred_[0-9a-z]{1,60}$")]
 ToolName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
