@@ -111,7 +111,9 @@ def _safe_url(url: str) -> str:
 
 
 def _display_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+        return "127.0.0.1"  # listening everywhere: the local address is the one that surely works
+    return f"[{host}]" if ":" in host else host  # an IPv6 literal in a URL
 
 
 def prepare(settings: Settings, *, run_migrations: bool) -> None:
@@ -138,12 +140,15 @@ def require_schema(settings: Settings, hint: str = "run `bvrai db upgrade` first
 def run_server(settings: Settings, role: Role) -> None:
     with user_errors(settings):
         application = create_app(settings, role=role)
-    uvicorn.run(application, host=settings.host, port=settings.port, server_header=False, proxy_headers=True)
+    # access_log off: the app logs every request itself, with its request id and route template.
+    uvicorn.run(
+        application, host=settings.host, port=settings.port, server_header=False, proxy_headers=True, access_log=False
+    )
 
 
 @app.command()
 def serve(host: HostOption = None, port: PortOption = None) -> None:
-    """Run everything in one process: migrate, seed a demo login once, serve the API and dashboard."""
+    """Run everything in one process: migrate, seed a demo login once, serve the API."""
     settings = load_settings(host, port)
     seeded = None
     with user_errors(settings):
@@ -163,7 +168,7 @@ def api(
     port: PortOption = None,
     run_migrations: Annotated[bool, typer.Option("--migrate", help="Upgrade the database schema first.")] = False,
 ) -> None:
-    """Serve the REST API (/v1), the dashboard and carrier webhooks; no demo data."""
+    """Serve the REST API (/v1) alone: no demo data, migrations only with --migrate."""
     settings = load_settings(host, port)
     with user_errors(settings):
         prepare(settings, run_migrations=run_migrations)
