@@ -53,7 +53,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
-        if self.database_url is None:
+        if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'bvrai.db'}"
         return self
 
