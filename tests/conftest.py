@@ -24,39 +24,25 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bvrai.app import create_app
 from bvrai.config import Settings
 from bvrai.models import Base
+from tests.pg import scratch_database
 
-PG_ADMIN_URL = os.environ.get("BVRAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_KEYS = "k1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
 BACKENDS = os.environ.get("BVRAI_TEST_BACKENDS", "sqlite,postgresql").split(",")
 
 
 @pytest.fixture(scope="session")
 def pg_database(worker_id: str) -> Iterator[str]:
-    """A PostgreSQL database of this worker's own, with the schema, dropped at the end."""
-    name = f"bvrai_test_{worker_id}_{os.getpid()}"
-    base = PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://", 1)
-    url = base.rsplit("/", 1)[0] + f"/{name}"
+    """A PostgreSQL database of this pytest process and worker's own, with the schema, dropped at the end."""
 
-    async def create() -> None:
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
+    async def create_schema(url: str) -> None:
         engine = create_async_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         await engine.dispose()
 
-    async def drop() -> None:
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-    asyncio.run(create())
-    yield url
-    asyncio.run(drop())
+    with scratch_database(f"bvrai_test_{worker_id}") as url:
+        asyncio.run(create_schema(url))
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,12 +28,10 @@ from bvrai.app import create_app
 from bvrai.cli import app as cli
 from bvrai.config import Settings
 from bvrai.setup import migrate
+from tests.pg import scratch_database
 
 BVRAI = Path(sys.executable).with_name("bvrai")  # the installed console script, as a user runs it
 START_TIMEOUT_S = 90  # migrations, seeding and imports on a loaded 2-core CI machine
-PG_ADMIN_URL = os.environ.get("BVRAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test").replace(
-    "postgresql://", "postgresql+asyncpg://", 1
-)
 TEST_KEYS = "k1:" + base64.urlsafe_b64encode(b"\x02" * 32).decode()
 
 
@@ -165,26 +162,13 @@ def test_production_without_secrets_names_them_and_exits(tmp_path: Path) -> None
 # --- admin commands, in-process through Typer's runner, on both databases ---
 
 
-async def _pg(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bvrai.db'}"
         return
-    name = f"bvrai_cli_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_pg(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("bvrai_cli") as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ dropped afterwards), so they run in parallel under xdist.
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,35 +14,20 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bvrai.models import Base
 from bvrai.setup import migrate
+from tests.pg import scratch_database
 
-PG_ADMIN_URL = os.environ.get("BVRAI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test").replace(
-    "postgresql://", "postgresql+asyncpg://", 1
-)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-async def _admin(sql: str) -> None:
-    engine = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
 def fresh_pg() -> Iterator[str]:
-    name = f"bvrai_mig_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("bvrai_mig") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

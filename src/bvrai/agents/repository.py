@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.agents.models import Agent, AgentVersion
 from bvrai.kit.pagination import PageParams, paginate
+from bvrai.kit.repository import Repository
 from bvrai.kit.tenancy import scoped
 
 
-class AgentRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, *rows: object) -> None:
-        self.session.add_all(rows)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
+class AgentRepository(Repository):
     async def agent(self, org_id: str, agent_id: str, *, for_update: bool = False) -> Agent | None:
         stmt = scoped(Agent, org_id).where(Agent.id == agent_id)
         if for_update:

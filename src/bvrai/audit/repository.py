@@ -3,17 +3,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.audit.models import AuditLog
 from bvrai.kit.pagination import PageParams, paginate
+from bvrai.kit.repository import Repository
 from bvrai.kit.tenancy import scoped
 
 
-class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class AuditRepository(Repository):
     async def lock_chain(self, org_id: str) -> None:
         """Serialise appends to one org's chain (SQLite already serialises all writers)."""
         if self.session.get_bind().dialect.name == "postgresql":
@@ -22,9 +19,6 @@ class AuditRepository:
     async def last(self, org_id: str) -> AuditLog | None:
         stmt = scoped(AuditLog, org_id).order_by(AuditLog.seq.desc()).limit(1)
         return (await self.session.scalars(stmt)).first()
-
-    def add(self, row: AuditLog) -> None:
-        self.session.add(row)
 
     async def list(
         self, org_id: str, params: PageParams, *, action: str | None, target_id: str | None

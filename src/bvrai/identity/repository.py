@@ -6,23 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.pagination import PageParams, paginate
+from bvrai.kit.repository import Repository
 from bvrai.kit.tenancy import scoped
 
 
-class IdentityRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    def add(self, *rows: object) -> None:
-        self.session.add_all(rows)
-
-    async def flush(self) -> None:
-        await self.session.flush()
-
+class IdentityRepository(Repository):
     # organizations and users
     async def organization(self, org_id: str) -> Organization | None:
         stmt = select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
