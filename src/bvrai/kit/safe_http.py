@@ -41,7 +41,7 @@ IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 # Resolves (host, port) to addresses; injectable so tests can play DNS without a DNS server.
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
-QueryParams = Mapping[str, str | Sequence[str]]
+QueryParams = Mapping[str, str | Sequence[str]] | Sequence[tuple[str, str]]
 
 
 class SafeHttpError(Exception):
@@ -342,6 +342,10 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 _CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
 
 
+def _pairs(params: Sequence[tuple[str, str]]) -> list[tuple[str, str | int | float | bool | None]]:
+    return list(params)
+
+
 def _literal_address(host: str) -> IPAddress | None:
     try:
         return ip_address(host)
@@ -441,13 +445,17 @@ class SafeHttpClient:
         """Send one request (following allowed redirects) and read the whole answer.
 
         ``total_timeout`` is this request's overall deadline (every hop, body included), replacing the
-        client's.
-        Raises ``BlockedDestination``, ``FetchTimeout``, ``ResponseTooLarge`` or ``FetchFailed``; a
+        client's. Raises ``BlockedDestination``, ``FetchTimeout``, ``ResponseTooLarge`` or ``FetchFailed``; a
         non-2xx answer is a response, not an error.
         """
         deadline = self.total_timeout if total_timeout is None else total_timeout
         limit = self.max_response_bytes if max_response_bytes is None else max_response_bytes
-        request = self._client.build_request(method, self._parse(url), headers=headers, params=params, content=content)
+        target = self._parse(url)
+        if params:
+            # Added to the URL's own query (httpx's ``params=`` would replace it).
+            pairs = params if isinstance(params, Mapping) else _pairs(params)
+            target = target.copy_merge_params(httpx.QueryParams(pairs))
+        request = self._client.build_request(method, target, headers=headers, content=content)
         try:
             async with asyncio.timeout(deadline):
                 return await self._send(request, limit)
