@@ -8,16 +8,12 @@ is a 5xx and every answer matches the documented status codes, content types and
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
@@ -29,6 +25,7 @@ from schemathesis.checks import (
 
 from bvrai.app import create_app
 from tests.conftest import make_settings, prepare_schema
+from tests.live import serve
 
 PUBLIC_PATHS = {
     "/healthz",
@@ -54,23 +51,8 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
             rate_limit_auth_ip="100000/minute",
         )
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API server did not start"
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve(app) as server:
+        yield server.base_url
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ BODIES: dict[str, Any] = {
     "PUT /v1/agents/{agent_id}": {"name": "Stolen", "system_prompt": "stolen"},
     "PATCH /v1/agents/{agent_id}": {"name": "Stolen"},
     "POST /v1/agents/{agent_id}/rollback": {"version": 1},
+    # Bodies may name our ids too: "{agent_id}" is filled in like a path parameter.
+    "POST /v1/web-calls": {"agent_id": "{agent_id}"},
 }
 
 # Org-wide routes without ids: they answer with the caller's own org, never ours.
@@ -44,6 +46,7 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
     ).json()
     agent = (await client.post("/v1/agents", headers=h, json={"name": "Victim", "system_prompt": "secret"})).json()
     assert (await client.post(f"/v1/agents/{agent['id']}/publish", headers=h)).status_code == 201
+    call = (await client.post("/v1/web-calls", headers=h, json={"agent_id": agent["id"]})).json()["call"]
     members = (await client.get("/v1/members", headers=h)).json()["data"]
     return {
         "member_id": next(m["id"] for m in members if m["role"] == "member"),
@@ -51,6 +54,7 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
         "key_id": key["id"],
         "credential_id": cred["id"],
         "agent_id": agent["id"],
+        "call_id": call["id"],
         "version": "1",
         "_org_id": owner.org_id,
         "_user_id": owner.user_id,
@@ -78,7 +82,10 @@ async def test_another_org_sees_none_of_our_resources_on_any_route(client, owner
             url = path.format(**{p: victim[p] for p in params})
             needs_body = "requestBody" in item[method] and item[method]["requestBody"].get("required")
             assert not needs_body or where in BODIES, f"{where}: add a valid body to BODIES"
-            r = await client.request(method.upper(), url, headers=intruder.headers, json=BODIES.get(where))
+            body = BODIES.get(where)
+            if isinstance(body, dict):
+                body = {k: v.format(**victim) if isinstance(v, str) else v for k, v in body.items()}
+            r = await client.request(method.upper(), url, headers=intruder.headers, json=body)
             # A problem's "instance" echoes the URL the intruder sent; everything else must be clean.
             shown = r.text.replace(f'"instance":"{url}"', "")
             leaked = [s for s in secrets_of_victim if s in shown]

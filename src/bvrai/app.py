@@ -16,6 +16,7 @@ from sqlalchemy import text
 from bvrai import __version__
 from bvrai.agents.routes import router as agents_router
 from bvrai.audit.routes import router as audit_router
+from bvrai.calls.routes import router as calls_router
 from bvrai.config import Settings
 from bvrai.identity.auth_routes import me_router
 from bvrai.identity.auth_routes import router as auth_router
@@ -24,6 +25,7 @@ from bvrai.kit.context import AppContext
 from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_handlers, problem_responses
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
+from bvrai.voice.routes import router as media_router
 
 Role = Literal["all", "api"]
 
@@ -75,8 +77,10 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, hsts=settings.public_base_url.startswith("https://"))
 
-    for router in (auth_router, me_router, identity_router, agents_router, audit_router):
+    for router in (auth_router, me_router, identity_router, agents_router, calls_router, audit_router):
         app.include_router(router)
+    if role == "all":
+        app.include_router(media_router)
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

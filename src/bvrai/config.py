@@ -30,12 +30,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".bvrai")
     database_url: str | None = None
     redis_url: str | None = None
+    storage_dir: Path | None = Field(default=None, description="Recordings and uploads; default <data_dir>/storage")
 
     secret_key: str | None = Field(default=None, description="HMAC and JWT signing key")
     # "kid:base64key,kid2:base64key"; the last one encrypts, all of them decrypt.
     encryption_keys: str | None = None
 
     public_base_url: str = "http://127.0.0.1:8000"
+    # Destinations user-supplied URLs (tools, webhooks, documents) may reach although they are private
+    # or loopback: comma-separated CIDRs, addresses or host names.
+    ssrf_allow: str = ""
+    # {"openai": "http://proxy:8080/v1", ...}: where each cloud provider is reached (proxies, fakes).
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    model_cache_dir: Path | None = Field(default=None, description="Assembled local models; default <data_dir>/models")
     host: str = "127.0.0.1"
     port: int = 8000
     cors_origins: list[str] = Field(default_factory=list)
@@ -56,6 +63,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'bvrai.db'}"
         return self
+
+    @property
+    def storage_path(self) -> Path:
+        return self.storage_dir or self.data_dir / "storage"
 
     @property
     def db_url(self) -> str:

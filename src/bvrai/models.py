@@ -2,6 +2,7 @@
 
 from bvrai.agents.models import Agent, AgentVersion
 from bvrai.audit.models import AuditLog
+from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
 
@@ -11,6 +12,9 @@ __all__ = [
     "ApiKey",
     "AuditLog",
     "Base",
+    "Call",
+    "CallEvent",
+    "CallMessage",
     "Credential",
     "Invitation",
     "Membership",

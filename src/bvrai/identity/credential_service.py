@@ -131,3 +131,11 @@ async def reencrypt_all(session: AsyncSession, *, keyring: KeyRing) -> int:
         cred.ciphertext = keyring.encrypt(plain, context=_context(cred.org_id, cred.id))
         count += 1
     return count
+
+
+async def reveal_by_id(session: AsyncSession, *, keyring: KeyRing, org_id: str, credential_id: str) -> str | None:
+    """The decrypted secret of one of the org's credentials (an http tool's bearer token)."""
+    cred = await IdentityRepository(session).credential(org_id, credential_id)
+    if cred is None:
+        return None
+    return keyring.decrypt(cred.ciphertext, context=_context(cred.org_id, cred.id))

@@ -17,6 +17,7 @@ from bvrai.config import Settings
 from bvrai.kit.crypto import KeyRing
 from bvrai.kit.db import make_engine, make_sessionmaker
 from bvrai.kit.ratelimit import RateLimiter
+from bvrai.kit.storage import LocalStorage
 
 
 @dataclass
@@ -26,6 +27,7 @@ class AppContext:
     sessions: async_sessionmaker[AsyncSession]
     limiter: RateLimiter
     keyring: KeyRing
+    storage: LocalStorage
 
     @property
     def secret_key(self) -> str:
@@ -43,6 +45,7 @@ class AppContext:
             sessions=make_sessionmaker(engine),
             limiter=RateLimiter(settings.redis_url),
             keyring=KeyRing.parse(settings.encryption_keys),
+            storage=LocalStorage(settings.storage_path),
         )
 
     async def close(self) -> None:

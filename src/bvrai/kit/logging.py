@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
@@ -22,3 +23,15 @@ def configure_logging(*, json: bool, level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         cache_logger_on_first_use=True,
     )
+    _quiet_pipecat()
+
+
+def _quiet_pipecat() -> None:
+    """pipecat logs through loguru at DEBUG by default, whole conversations included (personal
+    data): keep only its warnings."""
+    try:
+        from loguru import logger
+    except ImportError:
+        return
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")

@@ -1,0 +1,1 @@
+"""Call records: status and timing, transcript messages, events, per-turn latency, recordings."""

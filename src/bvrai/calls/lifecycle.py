@@ -1,0 +1,84 @@
+"""What a running call session writes as it goes: status, transcript messages, events, the ending.
+
+Each function is one short transaction opened by the caller (the voice session), so a crash mid-call
+loses at most the message being written, and the API shows the call live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bvrai.calls.models import Call, CallEvent, CallMessage
+from bvrai.calls.repository import CallRepository
+from bvrai.kit.db import utcnow
+from bvrai.kit.ids import new_id
+
+ENDED = {"completed", "busy", "no-answer", "failed", "canceled"}
+
+
+async def mark_in_progress(session: AsyncSession, *, call_id: str) -> Call:
+    call = await CallRepository(session).call_unscoped(call_id)
+    assert call is not None
+    call.status = "in-progress"
+    call.started_at = call.started_at or utcnow()
+    call.updated_at = utcnow()
+    await add_event(session, call=call, type="call.started", data={})
+    return call
+
+
+async def add_message(
+    session: AsyncSession,
+    *,
+    call: Call,
+    role: str,
+    content: str,
+    offset_ms: int,
+    interrupted: bool = False,
+    data: dict[str, Any] | None = None,
+) -> CallMessage:
+    repo = CallRepository(session)
+    message = CallMessage(
+        id=new_id("msg"),
+        call_id=call.id,
+        org_id=call.org_id,
+        seq=await repo.next_message_seq(call.id),
+        role=role,
+        content=content,
+        offset_ms=offset_ms,
+        interrupted=interrupted,
+        data=data or {},
+    )
+    repo.add(message)
+    await repo.flush()
+    return message
+
+
+async def add_event(session: AsyncSession, *, call: Call, type: str, data: dict[str, Any]) -> None:
+    CallRepository(session).add(CallEvent(id=new_id("evt"), call_id=call.id, org_id=call.org_id, type=type, data=data))
+
+
+async def finish(
+    session: AsyncSession,
+    *,
+    call_id: str,
+    status: str,
+    end_reason: str,
+    latency: dict[str, Any],
+    recording_key: str | None,
+    error: str | None = None,
+) -> Call:
+    call = await CallRepository(session).call_unscoped(call_id)
+    assert call is not None
+    now = utcnow()
+    call.status = status
+    call.end_reason = end_reason
+    call.ended_at = now
+    call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
+    call.latency = latency
+    call.recording_key = recording_key
+    call.error = error
+    call.updated_at = now
+    await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": end_reason})
+    return call

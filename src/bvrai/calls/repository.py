@@ -1,0 +1,61 @@
+"""Every call query, each confined to one organization through ``kit.tenancy.scoped``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from bvrai.calls.models import Call, CallEvent, CallMessage
+from bvrai.kit.pagination import PageParams, paginate
+from bvrai.kit.repository import Repository
+from bvrai.kit.tenancy import scoped
+
+
+class CallRepository(Repository):
+    async def call(self, org_id: str, call_id: str) -> Call | None:
+        return (await self.session.scalars(scoped(Call, org_id).where(Call.id == call_id))).first()
+
+    async def calls(
+        self,
+        org_id: str,
+        params: PageParams,
+        *,
+        agent_id: str | None = None,
+        status: str | None = None,
+        direction: str | None = None,
+    ) -> tuple[list[Call], str | None]:
+        stmt = scoped(Call, org_id)
+        if agent_id:
+            stmt = stmt.where(Call.agent_id == agent_id)
+        if status:
+            stmt = stmt.where(Call.status == status)
+        if direction:
+            stmt = stmt.where(Call.direction == direction)
+        return await paginate(self.session, stmt, Call.id, params)
+
+    async def spend_media_token(self, call_id: str, token_id: str, now: datetime) -> bool:
+        """Atomically attach media once; False when the token was spent or is not this call's."""
+        stmt = (
+            update(Call)
+            .where(Call.id == call_id, Call.media_token_id == token_id, Call.media_attached_at.is_(None))
+            .values(media_attached_at=now)
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def call_unscoped(self, call_id: str) -> Call | None:
+        """For the media plane, which knows the call from a verified token, not from a principal."""
+        return await self.session.get(Call, call_id)
+
+    async def messages(self, org_id: str, call_id: str) -> Sequence[CallMessage]:
+        stmt = scoped(CallMessage, org_id).where(CallMessage.call_id == call_id).order_by(CallMessage.seq)
+        return (await self.session.scalars(stmt)).all()
+
+    async def next_message_seq(self, call_id: str) -> int:
+        stmt = select(func.max(CallMessage.seq)).where(CallMessage.call_id == call_id)
+        return int(await self.session.scalar(stmt) or 0) + 1
+
+    async def events(self, org_id: str, call_id: str) -> Sequence[CallEvent]:
+        stmt = scoped(CallEvent, org_id).where(CallEvent.call_id == call_id).order_by(CallEvent.id)
+        return (await self.session.scalars(stmt)).all()

@@ -1,0 +1,1 @@
+"""The real-time call session: a published agent version running on pipecat."""

@@ -1,0 +1,297 @@
+"""A call session: one published agent version running on pipecat for one call, persisted as it goes.
+
+The pipeline is pipecat's: transport in → STT → user aggregator (Silero VAD + Smart Turn decide when
+the caller is done; barge-in interrupts the agent) → LLM (tools) → TTS → transport out → recorder →
+assistant aggregator. pipecat's assistant aggregator builds the agent's turn from the text of audio
+actually sent to the caller, so after a barge-in the context (and the stored transcript) holds only
+what the caller heard. Around it the session adds: the call's record (status, messages, events,
+latency, recording), the agent's behaviours (first message, silence reprompt and hang-up, maximum
+duration, end-call phrases) and the tools.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import WebSocket
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, TTSSpeakFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.workers.runner import WorkerRunner
+
+from bvrai.agents.spec import AgentSpec
+from bvrai.calls import lifecycle
+from bvrai.calls.models import Call
+from bvrai.kit.context import AppContext
+from bvrai.providers.builder import build_stage
+from bvrai.voice.control import CallControl
+from bvrai.voice.latency import TurnLatencyTracker
+from bvrai.voice.observers import LatencyObserver
+from bvrai.voice.prompt import fill
+from bvrai.voice.recording import StereoWavWriter
+from bvrai.voice.tools.registry import SessionTools
+from bvrai.voice.turns import user_turn_strategies
+
+log = structlog.get_logger(__name__)
+
+SILENCE_REPROMPT = "The caller has been silent for a while. Briefly check whether they are still there."
+SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
+MAX_DURATION_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
+RECORDING_CHUNK_SECS = 2
+
+
+@dataclass
+class LineFormat:
+    """The audio the line carries: what the caller sends and what they expect back."""
+
+    serializer: FrameSerializer
+    in_rate: int
+    out_rate: int
+
+
+@dataclass
+class _Ending:
+    reason: str | None = None
+    status: str = "completed"
+    error: str | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class CallSession:
+    def __init__(
+        self,
+        *,
+        ctx: AppContext,
+        call: Call,
+        spec: AgentSpec,
+        websocket: WebSocket,
+        line: LineFormat,
+        control: CallControl,
+    ) -> None:
+        self.ctx, self.call, self.spec, self.websocket, self.line, self.control = (
+            ctx,
+            call,
+            spec,
+            websocket,
+            line,
+            control,
+        )
+        self.tracker = TurnLatencyTracker()
+        self.ending = _Ending()
+        self.started_monotonic = time.monotonic()
+        self.recording_key = f"recordings/{call.org_id}/{call.id}.wav"
+        self.recorder = StereoWavWriter(ctx.storage.writable_path(self.recording_key), line.in_rate)
+        self.worker: PipelineWorker | None = None
+        self._silence_prompts = 0
+        self._db_lock = asyncio.Lock()
+
+    # --- persistence -----------------------------------------------------------------------------------------------
+
+    def offset_ms(self) -> int:
+        return int((time.monotonic() - self.started_monotonic) * 1000)
+
+    async def _write(self, fn: Any, **kwargs: Any) -> Any:
+        """Each write is its own short transaction; the lock keeps message sequence numbers ordered."""
+        async with self._db_lock, self.ctx.sessions() as db:
+            result = await fn(db, **kwargs)
+            await db.commit()
+            return result
+
+    async def add_message(self, role: str, content: str, *, interrupted: bool = False, **data: Any) -> None:
+        if not content and role != "tool":
+            return
+        await self._write(
+            lifecycle.add_message,
+            call=self.call,
+            role=role,
+            content=content,
+            offset_ms=self.offset_ms(),
+            interrupted=interrupted,
+            data=data,
+        )
+        await self.notify({"type": "transcript", "role": role, "text": content, "interrupted": interrupted})
+
+    async def add_event(self, type: str, data: dict[str, Any]) -> None:
+        await self._write(lifecycle.add_event, call=self.call, type=type, data=data)
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        """Tell the client (browser, simulator) what happened, when the line can carry it."""
+        from pipecat.frames.frames import OutputTransportMessageUrgentFrame
+
+        if self.worker is not None:
+            await self.worker.queue_frame(OutputTransportMessageUrgentFrame(message=message))
+
+    # --- ending ----------------------------------------------------------------------------------------------------
+
+    async def end(self, reason: str, *, goodbye: str | None = None) -> None:
+        """End gracefully: optionally speak a goodbye, let queued audio play out, then stop."""
+        if self.ending.reason is not None or self.worker is None:
+            return
+        self.ending.reason = reason
+        frames: list[Any] = [TTSSpeakFrame(goodbye)] if goodbye else []
+        await self.worker.queue_frames([*frames, EndFrame()])
+
+    # --- the pipeline ----------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        spec, call = self.spec, self.call
+        try:
+            async with self.ctx.sessions() as db:
+                stt = await build_stage(
+                    db,
+                    ctx=self.ctx,
+                    org_id=call.org_id,
+                    stage="stt",
+                    config=spec.transcriber,
+                    sample_rate=self.line.in_rate,
+                )
+                llm = await build_stage(
+                    db, ctx=self.ctx, org_id=call.org_id, stage="llm", config=spec.llm, sample_rate=self.line.in_rate
+                )
+                tts = await build_stage(
+                    db, ctx=self.ctx, org_id=call.org_id, stage="tts", config=spec.voice, sample_rate=self.line.out_rate
+                )
+        except Exception as exc:
+            log.warning("call_setup_failed", call_id=call.id, error=str(exc))
+            await self._finish(status="failed", reason="setup-failed", error=str(exc))
+            await self.websocket.close(code=1011, reason="the agent's providers could not start")
+            return
+
+        tools = SessionTools(session=self, spec=spec, control=self.control)
+        await tools.register(llm)
+        system_prompt = fill(spec.system_prompt, call.variables)
+        context = LLMContext(messages=[{"role": "system", "content": system_prompt}])
+        if tools.schemas:
+            context.set_tools(ToolsSchema(standard_tools=list(tools.schemas)))
+        vad_stop = spec.turn.vad_stop_secs or 0.2
+        user_agg, assistant_agg = LLMContextAggregatorPair(
+            context,
+            user_params=LLMUserAggregatorParams(
+                vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=vad_stop)),
+                user_turn_strategies=user_turn_strategies(spec.turn),
+                user_idle_timeout=float(spec.silence_timeout_s or 0),
+            ),
+        )
+        transport = FastAPIWebsocketTransport(
+            websocket=self.websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                audio_in_sample_rate=self.line.in_rate,
+                audio_out_sample_rate=self.line.out_rate,
+                serializer=self.line.serializer,
+                add_wav_header=False,
+            ),
+        )
+        recorder = AudioBufferProcessor(
+            sample_rate=self.line.in_rate,
+            num_channels=2,
+            buffer_size=self.line.in_rate * 2 * 2 * RECORDING_CHUNK_SECS,
+        )
+        pipeline = Pipeline([transport.input(), stt, user_agg, llm, tts, transport.output(), recorder, assistant_agg])
+        self.worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(
+                audio_in_sample_rate=self.line.in_rate,
+                audio_out_sample_rate=self.line.out_rate,
+                enable_metrics=True,
+            ),
+            enable_rtvi=False,
+            idle_timeout_secs=None,
+            observers=[LatencyObserver(self.tracker, vad_stop_secs=vad_stop)],
+        )
+        self._wire_events(transport, user_agg, assistant_agg, recorder)
+        watchdog = asyncio.create_task(self._max_duration_watchdog())
+        try:
+            await WorkerRunner(handle_sigint=False).run(self.worker)
+        except Exception as exc:
+            log.exception("call_failed", call_id=call.id)
+            self.ending.status, self.ending.error = "failed", str(exc)
+            self.ending.reason = self.ending.reason or "error"
+        finally:
+            watchdog.cancel()
+            await self._finish(
+                status=self.ending.status, reason=self.ending.reason or "caller-hangup", error=self.ending.error
+            )
+
+    def _wire_events(self, transport: Any, user_agg: Any, assistant_agg: Any, recorder: Any) -> None:
+        spec = self.spec
+
+        @transport.event_handler("on_client_connected")
+        async def _connected(_transport: Any, _client: Any) -> None:
+            self.started_monotonic = time.monotonic()
+            await self._write(lifecycle.mark_in_progress, call_id=self.call.id)
+            await recorder.start_recording()
+            if spec.first_speaker == "agent" and spec.first_message:
+                assert self.worker is not None
+                await self.worker.queue_frame(TTSSpeakFrame(fill(spec.first_message, self.call.variables)))
+
+        @transport.event_handler("on_client_disconnected")
+        async def _disconnected(_transport: Any, _client: Any) -> None:
+            if self.ending.reason is None:
+                self.ending.reason = "caller-hangup"
+            assert self.worker is not None
+            await self.worker.cancel()
+
+        @recorder.event_handler("on_audio_data")
+        async def _audio(_buffer: Any, audio: bytes, sample_rate: int, _channels: int) -> None:
+            await asyncio.to_thread(self.recorder.write, audio, sample_rate)
+
+        @user_agg.event_handler("on_user_turn_stopped")
+        async def _user_turn(_agg: Any, _strategy: Any, message: Any) -> None:
+            self._silence_prompts = 0
+            await self.add_message("user", (message.content or "").strip())
+
+        @user_agg.event_handler("on_user_turn_idle")
+        async def _idle(_agg: Any) -> None:
+            self._silence_prompts += 1
+            if self._silence_prompts == 1:
+                assert self.worker is not None
+                await self.worker.queue_frame(
+                    LLMMessagesAppendFrame(messages=[{"role": "system", "content": SILENCE_REPROMPT}], run_llm=True)
+                )
+            else:
+                await self.end("silence-timeout", goodbye=SILENCE_GOODBYE)
+
+        @assistant_agg.event_handler("on_assistant_turn_stopped")
+        async def _assistant_turn(_agg: Any, message: Any) -> None:
+            text = (message.content or "").strip()
+            await self.add_message("assistant", text, interrupted=bool(message.interrupted))
+            if self.tracker.turns:
+                await self.notify({"type": "latency", **self.tracker.turns[-1].as_dict()})
+            lowered = text.lower()
+            if any(p.lower() in lowered for p in spec.end_call_phrases):
+                await self.end("end-call-phrase")
+
+    async def _max_duration_watchdog(self) -> None:
+        if not self.spec.max_duration_s:
+            return
+        await asyncio.sleep(self.spec.max_duration_s)
+        await self.end("max-duration", goodbye=MAX_DURATION_GOODBYE)
+
+    async def _finish(self, *, status: str, reason: str, error: str | None) -> None:
+        has_audio = await asyncio.to_thread(self.recorder.close)
+        await self._write(
+            lifecycle.finish,
+            call_id=self.call.id,
+            status=status,
+            end_reason=reason,
+            latency=self.tracker.summary(),
+            recording_key=self.recording_key if has_audio else None,
+            error=error,
+        )
