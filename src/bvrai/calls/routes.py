@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse
 
 from bvrai.calls import service
@@ -27,7 +27,9 @@ def call_out(ctx: Ctx, call: Call) -> CallOut:
 
 
 @router.post("/web-calls", response_model=WebCallOut, status_code=201, responses=problem_responses(404, 409))
-async def start_web_call(data: WebCallIn, ctx: Ctx, principal: Writer, session: Session) -> WebCallOut:
+async def start_web_call(
+    data: WebCallIn, request: Request, ctx: Ctx, principal: Writer, session: Session
+) -> WebCallOut:
     """Start a browser (or simulated) call with an agent's published version.
 
     Connect to `websocket_url` with `?token=` within 60 s and stream 16 kHz PCM16 mono audio in binary
@@ -36,7 +38,8 @@ async def start_web_call(data: WebCallIn, ctx: Ctx, principal: Writer, session: 
     call, token = await service.start_web_call(
         session, ctx=ctx, principal=principal, agent_id=data.agent_id, variables=data.variables
     )
-    ws_base = ctx.settings.public_base_url.replace("http", "ws", 1).rstrip("/")
+    # The browser reaches the media line where it reached the API (proxies forward Host and scheme).
+    ws_base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     return WebCallOut(
         call=call_out(ctx, call),
         token=token.token,

@@ -21,7 +21,7 @@ from fastapi import WebSocket
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, LLMUpdateSettingsFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -31,6 +31,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
+from pipecat.services.settings import LLMSettings
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
@@ -175,7 +176,7 @@ class CallSession:
         tools = SessionTools(session=self, spec=spec, control=self.control)
         await tools.register(llm)
         system_prompt = fill(spec.system_prompt, call.variables)
-        context = LLMContext(messages=[{"role": "system", "content": system_prompt}])
+        context = LLMContext()
         if tools.schemas:
             context.set_tools(ToolsSchema(standard_tools=list(tools.schemas)))
         vad_stop = spec.turn.vad_stop_secs or 0.2
@@ -216,9 +217,13 @@ class CallSession:
             observers=[LatencyObserver(self.tracker, vad_stop_secs=vad_stop)],
         )
         self._wire_events(transport, user_agg, assistant_agg, recorder)
+        # The prompt goes to the LLM as its system instruction (the first frame, ahead of any inference).
+        await self.worker.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(system_instruction=system_prompt)))
         watchdog = asyncio.create_task(self._max_duration_watchdog())
         try:
-            await WorkerRunner(handle_sigint=False).run(self.worker)
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(self.worker)
+            await runner.run()
         except Exception as exc:
             log.exception("call_failed", call_id=call.id)
             self.ending.status, self.ending.error = "failed", str(exc)

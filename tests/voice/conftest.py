@@ -1,0 +1,48 @@
+"""Fixtures for whole calls: a live server with the local models, and a signed-up client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bvrai.app import create_app
+from tests.conftest import make_settings, prepare_schema
+from tests.live import LiveServer, serve
+
+RECEPTIONIST = {
+    "name": "Receptionist",
+    "system_prompt": (
+        "You are the receptionist of Bella Pizza. Answer in one short sentence. "
+        "We are open from 11 am to 10 pm every day."
+    ),
+    "first_message": "Hello, Bella Pizza, how can I help?",
+}
+
+
+@pytest.fixture
+def live(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    asyncio.run(prepare_schema(database_url))
+    with serve(create_app(make_settings(database_url, tmp_path))) as server:
+        yield server
+
+
+@pytest.fixture
+async def http(live: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=60) as client:
+        r = await client.post(
+            "/v1/auth/signup",
+            json={"email": "caller@example.com", "password": "long password 1", "name": "C", "organization_name": "O"},
+        )
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        yield client
+
+
+async def publish(http: httpx.AsyncClient, spec: dict) -> str:
+    agent = (await http.post("/v1/agents", json=spec)).json()
+    assert "id" in agent, agent
+    assert (await http.post(f"/v1/agents/{agent['id']}/publish")).status_code == 201
+    return str(agent["id"])
