@@ -27,6 +27,7 @@ from bvrai.models import Base
 from tests.pg import scratch_database
 
 TEST_KEYS = "k1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()
+MODEL_CACHE = Path(__file__).resolve().parents[1] / ".bvrai" / "models"
 BACKENDS = os.environ.get("BVRAI_TEST_BACKENDS", "sqlite,postgresql").split(",")
 
 
@@ -72,6 +73,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "secret_key": "test-secret-key-with-enough-entropy-0123456789",
         "encryption_keys": TEST_KEYS,
         "seed_demo": False,
+        # One assembled copy of the local LLM for the whole run, not one per test's data folder.
+        "model_cache_dir": MODEL_CACHE,
     }
     values.update(overrides)
     return Settings(**values)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -50,9 +52,12 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warming = asyncio.create_task(_warm_up(settings)) if settings.warm_up_models and role == "all" else None
         try:
             yield
         finally:
+            if warming is not None:
+                warming.cancel()
             await ctx.close()
 
     app = FastAPI(
@@ -84,6 +89,17 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def _warm_up(settings: Settings) -> None:
+    try:
+        from bvrai.providers.local import warm_up
+    except ImportError:
+        return  # the local extra is not installed: nothing to load
+    try:
+        await warm_up(cache_dir=settings.model_cache_path)
+    except Exception:
+        structlog.get_logger(__name__).exception("model_warm_up_failed")
 
 
 def _add_health_routes(app: FastAPI, ctx: AppContext) -> None:

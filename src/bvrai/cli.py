@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 import uvicorn
 from pydantic import ValidationError
@@ -44,6 +45,8 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 admin_app = typer.Typer(help="Operator tasks: accounts, audit log, key rotation.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+call_app = typer.Typer(help="Calls from the terminal.", no_args_is_help=True)
+app.add_typer(call_app, name="call")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -159,6 +162,8 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     print_urls(out, settings)
     if seeded is not None:
         print_demo_login(out, seeded, settings)
+    if "warm_up_models" not in settings.model_fields_set:
+        settings.warm_up_models = True
     run_server(settings, "all")
 
 
@@ -270,3 +275,28 @@ def reencrypt_credentials() -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@call_app.command("simulate")
+def call_simulate(
+    say: Annotated[list[str], typer.Option("--say", help="A line the caller speaks; repeat for each turn.")],
+    agent: Annotated[str | None, typer.Option(help="Agent id; default: the newest published agent.")] = None,
+    url: Annotated[str | None, typer.Option(help="The server; default: this configuration's public URL.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="BVRAI_API_KEY", help="API key or access token; default: the demo login.")
+    ] = None,
+) -> None:
+    """Call an agent with a simulated caller who speaks each --say line, then print the transcript and latency."""
+    from bvrai.voice.simulate_command import SimulationError, Target, demo_token, simulate
+
+    settings = load_settings()
+    base_url = (url or settings.public_base_url).rstrip("/")
+    try:
+        token = api_key or demo_token(base_url, settings.data_dir)
+        call = asyncio.run(simulate(Target(base_url, token), agent_id=agent, lines=say, out=out))
+    except SimulationError as exc:
+        fail(str(exc))
+    except httpx.HTTPError as exc:
+        fail(f"cannot talk to {base_url}: {exc}")
+    if call["status"] != "completed":
+        fail(f"the call ended as {call['status']}: {call.get('error') or call.get('end_reason')}")

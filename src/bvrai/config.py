@@ -57,12 +57,18 @@ class Settings(BaseSettings):
     rate_limit_failed_login_ip: str = "10/minute"
 
     seed_demo: bool = True
+    # Load the local models while the server starts, so the first call does not wait for them.
+    warm_up_models: bool = False
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'bvrai.db'}"
         return self
+
+    @property
+    def model_cache_path(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def storage_path(self) -> Path:

@@ -51,7 +51,8 @@ async def provider_context(
                 f"add a '{entry.capabilities.needs_credential}' credential to the organization's vault",
             )
     base_url = getattr(config, "base_url", None) or ctx.settings.provider_base_urls.get(config.provider)
-    return ProviderContext(org_id=org_id, secret=secret, base_url=base_url, sample_rate=sample_rate)
+    extra = {"model_cache_dir": str(ctx.settings.model_cache_path)}
+    return ProviderContext(org_id=org_id, secret=secret, base_url=base_url, sample_rate=sample_rate, extra=extra)
 
 
 async def build_one(

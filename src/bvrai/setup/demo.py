@@ -31,13 +31,14 @@ DEMO_ORG = "Demo Org"
 
 
 def demo_agent_spec() -> AgentSpec:
-    # Only name and prompt: every other field keeps its default, the offline local providers.
+    # Providers are left out: they default to the offline local ones.
     return AgentSpec(
         name="Demo receptionist",
         system_prompt=(
-            "You are the friendly receptionist of a small dental practice. Greet the caller, find out "
-            "what they need, and keep every answer to one or two short sentences."
+            "You are the friendly receptionist of Bright Smile Dental. The practice is open Monday to "
+            "Friday from 8 am to 6 pm, and a check-up costs 80 dollars. Answer in one short sentence."
         ),
+        first_message="Hello, Bright Smile Dental, how can I help you today?",
     )
 
 

@@ -19,4 +19,5 @@ def synthesize(text: str) -> bytes:
     with voice.lock:
         audio = np.asarray(voice.model(text), dtype=np.float32)
     resampled = soxr.resample(audio, HIBARI_RATE, WEB_SAMPLE_RATE)
-    return (np.clip(resampled, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    pcm: bytes = (np.clip(resampled, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return pcm
