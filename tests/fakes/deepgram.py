@@ -200,7 +200,8 @@ class DeepgramFake(FakeService):
             await self._serve(request, ws, session)
         finally:
             self.untrack(ws)
-            session.close_code = ws.close_code
+            if session.close_code is None:
+                session.close_code = ws.close_code
         return ws
 
     # --- the live stream ---------------------------------------------------------------------------------------
@@ -214,7 +215,7 @@ class DeepgramFake(FakeService):
     async def _serve(self, request: web.Request, ws: web.WebSocketResponse, session: ListenSession) -> None:
         while True:
             if self.failure is Failure.ERROR:
-                await ws.close(code=1011, message=b"NET-0000")
+                await self._close(ws, session, 1011, b"NET-0000")
                 return
             if self.failure is Failure.DROP:
                 if request.transport is not None:
@@ -223,7 +224,7 @@ class DeepgramFake(FakeService):
             try:
                 msg = await asyncio.wait_for(self._receive_or_switch(ws), self.inactivity_timeout)
             except TimeoutError:
-                await ws.close(code=1011, message=b"NET-0001")
+                await self._close(ws, session, 1011, b"NET-0001")
                 return
             if msg is None:  # the failure switch moved: act on it at the top of the loop
                 continue
@@ -270,7 +271,7 @@ class DeepgramFake(FakeService):
             await self._close_stream(ws, session)
             return True
         # Anything else is not audio and not a known control message.
-        await ws.close(code=self.data_error_close_code, message=b"DATA-0000")
+        await self._close(ws, session, self.data_error_close_code, b"DATA-0000")
         return True
 
     async def _close_stream(self, ws: web.WebSocketResponse, session: ListenSession) -> None:
@@ -290,7 +291,11 @@ class DeepgramFake(FakeService):
                 "model_info": {MODEL_UUID: self._model_info(session)},
             },
         )
-        await ws.close(code=1000)
+        await self._close(ws, session, 1000, b"")
+
+    async def _close(self, ws: web.WebSocketResponse, session: ListenSession, code: int, reason: bytes) -> None:
+        session.close_code = code
+        await ws.close(code=code, message=reason)
 
     def _model_info(self, session: ListenSession) -> dict[str, str]:
         model = session.query.get("model", "base")

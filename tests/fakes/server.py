@@ -172,6 +172,10 @@ class FakeService:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
+            if self.failure is not None:
+                # Failed requests are recorded too: a test may check what reached the provider.
+                body = await read_json(request) if request.can_read_body else None
+                await self.record(request, body)
             if self.failure is Failure.STALL:
                 await self.wait_while_stalled()
             if self.failure is Failure.DROP:

@@ -62,10 +62,16 @@ class Conversation:
             if isinstance(m, dict) and m.get("role") == "assistant" and isinstance(m.get("content"), str)
         ]
 
-    async def run(self, h: Harness, *, replies: int = 1, within: float = 5.0) -> list[str]:
-        """Ask for a reply and wait until ``replies`` assistant text messages are in the context."""
+    async def run(self, h: Harness, *, replies: int = 1, last: str | None = None, within: float = 5.0) -> list[str]:
+        """Ask for a reply; wait until ``replies`` assistant text messages are in the context (and, with
+        ``last``, until the latest one is that text)."""
+
+        def done() -> list[str] | None:
+            found = self.assistant_replies()
+            if len(found) < replies or (last is not None and (not found or found[-1] != last)):
+                return None
+            return found
+
         await h.queue(LLMRunFrame())
-        result: list[str] = await h.wait_until(
-            lambda: self.assistant_replies() if len(self.assistant_replies()) >= replies else None, within
-        )
+        result: list[str] = await h.wait_until(done, within)
         return result
