@@ -28,6 +28,7 @@ from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
 from bvrai.voice.routes import router as media_router
+from bvrai.web.routes import router as web_router
 
 Role = Literal["all", "api"]
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
         app.include_router(router)
     if role == "all":
         app.include_router(media_router)
+        app.include_router(web_router)
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

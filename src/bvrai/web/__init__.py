@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages and the static assets they load (no build step, no CDN)."""
