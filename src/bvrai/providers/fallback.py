@@ -239,12 +239,13 @@ class _Failover:
         provider = getattr(failed, "provider_id", f"{self.stage}:{failed.name}")
         what = "first token" if self.stage == "llm" else "audio"
         error = ProviderTimeout(provider, f"no {what} within {self.first_output_timeout_s:g} s")
-        # The stuck request would otherwise hold the service's queue (and answer late); cancel it the way
-        # pipecat withdraws a speculative inference.
-        await failed._start_interruption()
         frame = ErrorFrame(error=str(error), exception=error, processor=failed, category=ErrorCategory.CONNECTIVITY)
-        # Through the switcher's own error path, as if the service had reported it: the strategy switches.
+        # Through the switcher's own error path, as if the service had reported it: the strategy switches
+        # and the request is re-issued.
         await self.push_frame(frame, FrameDirection.UPSTREAM)
+        # Then the stuck request is cancelled, the way pipecat withdraws a speculative inference; otherwise
+        # it would hold the service's queue and answer late.
+        await failed._start_interruption()
 
 
 def _speakable(frame: Frame) -> bool:
@@ -254,7 +255,7 @@ def _speakable(frame: Frame) -> bool:
 
 def _fresh(frame: Frame) -> Frame:
     """A new frame (new id) with the same content, to send a request again."""
-    copy = dataclasses.replace(frame)  # type: ignore[type-var]
+    copy = dataclasses.replace(frame)
     for attr in ("skip_tts", "includes_inter_frame_spaces", "append_to_context"):
         if hasattr(frame, attr):
             setattr(copy, attr, getattr(frame, attr))
@@ -302,8 +303,10 @@ class FailoverLLMSwitcher(_Failover, LLMSwitcher[FailoverStrategy]):
             was_open = key in self._open_responses
             self._open_responses.discard(key)
             pending = self._pending
-            if active and pending is not None and pending.service is service and pending.answered:
+            if active and pending is not None and pending.service is service:
+                # The request is over: answered, empty, or failed in a way not worth a switch.
                 self._pending = None
+                self._stop_watchdog()
             return active or was_open
         if not active:
             return False

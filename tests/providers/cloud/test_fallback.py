@@ -3,6 +3,7 @@ provider's reply is what the caller gets, with the request that was in flight re
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -170,11 +171,13 @@ async def test_a_bad_request_is_reported_not_failed_over(
     openai_fake: OpenAIFake, anthropic_fake: AnthropicFake
 ) -> None:
     openai_fake.models = {"gpt-4.1"}  # the spec names a model this server does not have: a spec bug
-    conversation = Conversation(openai_then_anthropic(openai_fake, anthropic_fake))
+    conversation = Conversation(openai_then_anthropic(openai_fake, anthropic_fake, timeout=0.3))
     async with conversation.harness() as h:
         await h.queue(LLMRunFrame())
         errors = await h.wait_for(ErrorFrame, upstream=True)
+        await asyncio.sleep(0.5)  # past the first-token timeout: the finished request is not "stalled"
     assert isinstance(errors[0].exception, ProviderRequestError)
+    assert "404" in str(errors[0].exception)
     assert not anthropic_fake.requests
 
 
@@ -281,3 +284,21 @@ async def test_transcription_continues_on_the_fallback_after_the_primary_drops(d
             await h.queue(*[InputAudioRawFrame(speech[i : i + step], 16000, 1) for i in range(0, len(speech), step)])
             finals = await h.wait_for(TranscriptionFrame, count=2)
     assert [f.text for f in finals] == ["first question", "second question"]
+
+
+async def test_an_llm_response_is_spoken_by_the_fallback_voice(
+    elevenlabs_fake: ElevenLabsFake, openai_fake: OpenAIFake
+) -> None:
+    from pipecat.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame, LLMTextFrame
+
+    tts = tts_chain(elevenlabs_fake, openai_fake, timeout=0.5)
+    async with Harness(tts, audio_out=24000) as h:
+        elevenlabs_fake.fail_now(Failure.DROP)
+        await h.queue(
+            LLMFullResponseStartFrame(),
+            *[LLMTextFrame(t) for t in ("Thanks ", "for ", "calling. ", "How ", "can ", "I ", "help?")],
+            LLMFullResponseEndFrame(),
+        )
+        await h.wait_until(lambda: len(openai_fake.requests) >= 2 and h.down(TTSStoppedFrame), within=5)
+    spoken = " ".join(r.body["input"] for r in openai_fake.requests)
+    assert spoken == "Thanks for calling. How can I help?"

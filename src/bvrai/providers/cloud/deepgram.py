@@ -24,7 +24,7 @@ class DeepgramSTT(RemembersExceptions, MapsProviderErrors, DeepgramSTTService):
         # The SDK hands over the exception that broke the socket; pipecat reports only its text.
         if isinstance(error, Exception):
             self._remembered_exception = error
-        await super()._on_error(error)
+        await super()._on_error(error)  # type: ignore[no-untyped-call]
 
 
 def deepgram_stt(config: Any, ctx: ProviderContext) -> DeepgramSTT:

@@ -63,7 +63,7 @@ class ElevenLabsTTS(MapsProviderErrors, ElevenLabsTTSService):
 
     async def _receive_messages(self) -> None:
         try:
-            await super()._receive_messages()
+            await super()._receive_messages()  # type: ignore[no-untyped-call]
         except ConnectionClosedError as exc:
             # ElevenLabs accepts the upgrade and refuses a bad key (or an unknown voice) with a 1008
             # close. Pipecat would take that for a dropped line and keep reconnecting; report it as what
@@ -84,12 +84,12 @@ class ElevenLabsHttpTTS(MapsProviderErrors, ElevenLabsHttpTTSService):
         super().__init__(aiohttp_session=None, **kwargs)  # type: ignore[arg-type]
         self._request_timeout_s = request_timeout_s
 
-    async def setup(self, setup: FrameProcessorSetup) -> None:
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]  # pipecat's own signature
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._request_timeout_s))
         await super().setup(setup)
 
     async def cleanup(self) -> None:
-        await super().cleanup()
+        await super().cleanup()  # type: ignore[no-untyped-call]
         if self._session is not None:
             await self._session.close()
 
