@@ -82,3 +82,14 @@ async def finish(
     call.updated_at = now
     await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": end_reason})
     return call
+
+
+async def extend_message(session: AsyncSession, *, message_id: str, more: str, interrupted: bool) -> CallMessage | None:
+    """Continue the agent's last message: one utterance spoken as several TTS turns stays one line."""
+    message = await session.get(CallMessage, message_id)
+    if message is None:
+        return None
+    if more:
+        message.content = f"{message.content} {more}".strip()
+    message.interrupted = message.interrupted or interrupted
+    return message

@@ -12,6 +12,7 @@ duration, end-call phrases) and the tools.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,10 @@ SILENCE_REPROMPT = "The caller has been silent for a while. Briefly check whethe
 SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
 MAX_DURATION_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
 RECORDING_CHUNK_SECS = 2
+# Speech must last this long before it counts as the caller talking. pipecat's 0.2 s default puts a
+# barge-in near 0.4 s; 0.1 s stops the agent within 0.3 s, and Silero's confidence threshold keeps
+# noise from tripping it.
+VAD_START_SECS = 0.1
 
 
 @dataclass
@@ -71,6 +76,16 @@ class _Ending:
     status: str = "completed"
     error: str | None = None
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def speak(text: str) -> list[TTSSpeakFrame]:
+    """One frame per sentence. pipecat credits a spoken text to the transcript only once all of its
+    audio has played, so a long greeting cut off by the caller would otherwise leave no trace; per
+    sentence, the sentences the caller did hear are kept."""
+    return [TTSSpeakFrame(sentence) for sentence in _SENTENCE_END.split(text.strip()) if sentence]
 
 
 class CallSession:
@@ -99,6 +114,7 @@ class CallSession:
         self.recorder = StereoWavWriter(ctx.storage.writable_path(self.recording_key), line.in_rate)
         self.worker: PipelineWorker | None = None
         self._silence_prompts = 0
+        self._open_assistant_message: str | None = None
         self._db_lock = asyncio.Lock()
 
     # --- persistence -----------------------------------------------------------------------------------------------
@@ -114,9 +130,11 @@ class CallSession:
             return result
 
     async def add_message(self, role: str, content: str, *, interrupted: bool = False, **data: Any) -> None:
+        if role != "assistant":
+            self._open_assistant_message = None
         if not content and role != "tool":
             return
-        await self._write(
+        message = await self._write(
             lifecycle.add_message,
             call=self.call,
             role=role,
@@ -125,7 +143,22 @@ class CallSession:
             interrupted=interrupted,
             data=data,
         )
+        if role == "assistant":
+            self._open_assistant_message = message.id
         await self.notify({"type": "transcript", "role": role, "text": content, "interrupted": interrupted})
+
+    async def add_assistant_turn(self, content: str, *, interrupted: bool) -> None:
+        """The agent's words since the caller last spoke form one message, however pipecat split them
+        into turns (a greeting is spoken sentence by sentence); a barge-in marks that message."""
+        if self._open_assistant_message is None:
+            await self.add_message("assistant", content, interrupted=interrupted)
+            return
+        if not content and not interrupted:
+            return
+        await self._write(
+            lifecycle.extend_message, message_id=self._open_assistant_message, more=content, interrupted=interrupted
+        )
+        await self.notify({"type": "transcript", "role": "assistant", "text": content, "interrupted": interrupted})
 
     async def add_event(self, type: str, data: dict[str, Any]) -> None:
         await self._write(lifecycle.add_event, call=self.call, type=type, data=data)
@@ -144,7 +177,7 @@ class CallSession:
         if self.ending.reason is not None or self.worker is None:
             return
         self.ending.reason = reason
-        frames: list[Any] = [TTSSpeakFrame(goodbye)] if goodbye else []
+        frames: list[Any] = speak(goodbye) if goodbye else []
         await self.worker.queue_frames([*frames, EndFrame()])
 
     # --- the pipeline ----------------------------------------------------------------------------------------------
@@ -183,7 +216,7 @@ class CallSession:
         user_agg, assistant_agg = LLMContextAggregatorPair(
             context,
             user_params=LLMUserAggregatorParams(
-                vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=vad_stop)),
+                vad_analyzer=SileroVADAnalyzer(params=VADParams(start_secs=VAD_START_SECS, stop_secs=vad_stop)),
                 user_turn_strategies=user_turn_strategies(spec.turn),
                 user_idle_timeout=float(spec.silence_timeout_s or 0),
             ),
@@ -244,7 +277,7 @@ class CallSession:
             await recorder.start_recording()
             if spec.first_speaker == "agent" and spec.first_message:
                 assert self.worker is not None
-                await self.worker.queue_frame(TTSSpeakFrame(fill(spec.first_message, self.call.variables)))
+                await self.worker.queue_frames(speak(fill(spec.first_message, self.call.variables)))
 
         @transport.event_handler("on_client_disconnected")
         async def _disconnected(_transport: Any, _client: Any) -> None:
@@ -276,7 +309,7 @@ class CallSession:
         @assistant_agg.event_handler("on_assistant_turn_stopped")
         async def _assistant_turn(_agg: Any, message: Any) -> None:
             text = (message.content or "").strip()
-            await self.add_message("assistant", text, interrupted=bool(message.interrupted))
+            await self.add_assistant_turn(text, interrupted=bool(message.interrupted))
             if self.tracker.turns:
                 await self.notify({"type": "latency", **self.tracker.turns[-1].as_dict()})
             lowered = text.lower()
