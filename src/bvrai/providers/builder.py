@@ -8,7 +8,6 @@ imported; a provider whose package is not installed fails here with a message na
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bvrai.identity.credential_service import reveal
 from bvrai.kit.context import AppContext
 from bvrai.providers.base import MissingCredential, ProviderContext, ProviderRequestError
+from bvrai.providers.fallback import build_with_fallbacks
 from bvrai.providers.registry import Stage
 from bvrai.providers.registry import default_registry as registry
 
@@ -31,58 +31,62 @@ def load_implementations() -> None:
             continue
 
 
-@dataclass
-class CallServices:
-    stt: Any
-    llm: Any
-    tts: Any
-
-
 async def provider_context(
-    session: AsyncSession, *, ctx: AppContext, org_id: str, stage: Stage, config: Any, sample_rate: int
+    session: AsyncSession,
+    *,
+    ctx: AppContext,
+    org_id: str,
+    stage: Stage,
+    provider: str,
+    sample_rate: int,
+    extra: dict[str, Any] | None = None,
 ) -> ProviderContext:
-    entry = registry.get(stage, config.provider)
+    entry = registry.get(stage, provider)
+    if entry.impl is None:
+        load_implementations()
+        entry = registry.get(stage, provider)
+    if entry.impl is None:
+        extra_name = "local" if provider == "local" else "the provider's"
+        raise ProviderRequestError(
+            f"{stage}:{provider}", f"not installed in this process (install the {extra_name} extra)"
+        )
     secret = None
     if entry.capabilities.needs_credential:
         secret = await reveal(session, keyring=ctx.keyring, org_id=org_id, provider=entry.capabilities.needs_credential)
         if secret is None:
             raise MissingCredential(
-                f"{stage}:{config.provider}",
+                f"{stage}:{provider}",
                 f"add a '{entry.capabilities.needs_credential}' credential to the organization's vault",
             )
-    base_url = getattr(config, "base_url", None) or ctx.settings.provider_base_urls.get(config.provider)
-    extra = {"model_cache_dir": str(ctx.settings.model_cache_path)}
-    return ProviderContext(org_id=org_id, secret=secret, base_url=base_url, sample_rate=sample_rate, extra=extra)
-
-
-async def build_one(
-    session: AsyncSession, *, ctx: AppContext, org_id: str, stage: Stage, config: Any, sample_rate: int
-) -> Any:
-    entry = registry.get(stage, config.provider)
-    if entry.impl is None:
-        load_implementations()
-        entry = registry.get(stage, config.provider)
-    if entry.impl is None:
-        extra = "local" if config.provider == "local" else "the provider's"
-        raise ProviderRequestError(
-            f"{stage}:{config.provider}", f"not installed in this process (install the {extra} extra)"
-        )
-    pctx = await provider_context(session, ctx=ctx, org_id=org_id, stage=stage, config=config, sample_rate=sample_rate)
-    return entry.impl(config, pctx)
+    return ProviderContext(
+        org_id=org_id,
+        secret=secret,
+        base_url=ctx.settings.provider_base_urls.get(provider),
+        sample_rate=sample_rate,
+        extra={"model_cache_dir": str(ctx.settings.model_cache_path), **(extra or {})},
+    )
 
 
 async def build_stage(
-    session: AsyncSession, *, ctx: AppContext, org_id: str, stage: Stage, config: Any, sample_rate: int
+    session: AsyncSession,
+    *,
+    ctx: AppContext,
+    org_id: str,
+    stage: Stage,
+    config: Any,
+    sample_rate: int,
+    extra: dict[str, Any] | None = None,
 ) -> Any:
-    """The primary service, wrapped with its fallbacks when the spec lists any."""
-    primary = await build_one(session, ctx=ctx, org_id=org_id, stage=stage, config=config, sample_rate=sample_rate)
-    fallbacks = list(getattr(config, "fallbacks", []) or [])
-    if not fallbacks:
-        return primary
-    from bvrai.providers.fallback import build_with_fallbacks
+    """The stage's service for one call: the primary provider, behind it the spec's fallbacks.
 
-    backups = [
-        await build_one(session, ctx=ctx, org_id=org_id, stage=stage, config=f, sample_rate=sample_rate)
-        for f in fallbacks
-    ]
-    return build_with_fallbacks(stage, [primary, *backups])
+    Secrets are read from the vault up front for every provider involved, so a missing credential
+    fails the call's set-up with a clear message instead of surfacing mid-call at a switch.
+    """
+    providers = [config.provider, *(f.provider for f in getattr(config, "fallbacks", []) or [])]
+    contexts = {
+        name: await provider_context(
+            session, ctx=ctx, org_id=org_id, stage=stage, provider=name, sample_rate=sample_rate, extra=extra
+        )
+        for name in dict.fromkeys(providers)
+    }
+    return build_with_fallbacks(stage, config, list(getattr(config, "fallbacks", []) or []), contexts.__getitem__)

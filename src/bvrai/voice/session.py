@@ -184,6 +184,7 @@ class CallSession:
 
     async def run(self) -> None:
         spec, call = self.spec, self.call
+        system_prompt = fill(spec.system_prompt, call.variables)
         try:
             async with self.ctx.sessions() as db:
                 stt = await build_stage(
@@ -195,7 +196,13 @@ class CallSession:
                     sample_rate=self.line.in_rate,
                 )
                 llm = await build_stage(
-                    db, ctx=self.ctx, org_id=call.org_id, stage="llm", config=spec.llm, sample_rate=self.line.in_rate
+                    db,
+                    ctx=self.ctx,
+                    org_id=call.org_id,
+                    stage="llm",
+                    config=spec.llm,
+                    sample_rate=self.line.in_rate,
+                    extra={"system_instruction": system_prompt},
                 )
                 tts = await build_stage(
                     db, ctx=self.ctx, org_id=call.org_id, stage="tts", config=spec.voice, sample_rate=self.line.out_rate
@@ -208,7 +215,6 @@ class CallSession:
 
         tools = SessionTools(session=self, spec=spec, control=self.control)
         await tools.register(llm)
-        system_prompt = fill(spec.system_prompt, call.variables)
         context = LLMContext()
         if tools.schemas:
             context.set_tools(ToolsSchema(standard_tools=list(tools.schemas)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,19 +127,29 @@ async def wait_until_ended(http: httpx.AsyncClient, call_id: str, *, timeout_s: 
 
 
 async def converse(
-    http: httpx.AsyncClient, *, agent_id: str, lines: list[str], variables: dict[str, str] | None = None
+    http: httpx.AsyncClient,
+    *,
+    agent_id: str,
+    lines: list[str],
+    variables: dict[str, str] | None = None,
+    after_turn: Callable[[int], Awaitable[None]] | None = None,
 ) -> tuple[Simulation, dict[str, Any], dict[str, Any]]:
-    """Hold a whole conversation: greeting, each line and its answer, hang up; the call and transcript."""
+    """Hold a whole conversation: greeting, each line and its answer, hang up; the call and transcript.
+
+    ``after_turn(n)`` runs once the agent answered line ``n`` (1-based): tests use it to change the
+    world mid-call, e.g. break a provider."""
     started = await start_call(http, agent_id=agent_id, variables=variables)
     caller = SimulatedCaller(
         websocket_url=started["websocket_url"], token=started["token"], call_id=started["call"]["id"]
     )
     async with caller:
         await caller.wait_for_agent(timeout_s=20)
-        for line in lines:
+        for turn, line in enumerate(lines, 1):
             await caller.say(line)
             await caller.finished_speaking()
             await caller.wait_for_agent()
+            if after_turn is not None:
+                await after_turn(turn)
     call_id = started["call"]["id"]
     call = await wait_until_ended(http, call_id)
     transcript = (await http.get(f"/v1/calls/{call_id}/transcript")).json()
