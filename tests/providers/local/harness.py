@@ -23,15 +23,16 @@ from pipecat.workers.runner import WorkerRunner
 
 
 class _Collector(FrameProcessor):
-    def __init__(self, until: Callable[[list[Frame]], bool]) -> None:
+    def __init__(self, until: Callable[[list[Frame]], bool], direction: FrameDirection) -> None:
         super().__init__()
         self.frames: list[Frame] = []
         self.done = asyncio.Event()
         self._until = until
+        self._direction = direction
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if direction == FrameDirection.DOWNSTREAM:
+        if direction == self._direction:
             self.frames.append(frame)
             if self._until(self.frames):
                 self.done.set()
@@ -46,15 +47,18 @@ async def run_service(
     params: PipelineParams | None = None,
     wait_s: float = 60.0,
     settle: float = 0.0,
+    upstream: bool = False,
 ) -> list[Frame]:
-    """Queue ``frames``, wait until ``until(frames seen downstream)`` holds, end the pipeline, return them.
+    """Queue ``frames``, wait until ``until(frames seen)`` holds, end the pipeline, return those frames.
 
-    ``settle`` keeps the pipeline up a little longer (for work that follows the awaited frame, such
-    as a function call's handler).
+    The frames seen are those the service pushes downstream, or upstream (errors) with ``upstream``.
+    ``settle`` keeps the pipeline up a little longer (for work that follows the awaited frame).
     """
-    collector = _Collector(until)
+    direction = FrameDirection.UPSTREAM if upstream else FrameDirection.DOWNSTREAM
+    collector = _Collector(until, direction)
+    stages = [collector, service] if upstream else [service, collector]
     worker = PipelineWorker(
-        Pipeline([service, collector]),
+        Pipeline(stages),
         params=params or PipelineParams(),
         cancel_on_idle_timeout=False,
         enable_rtvi=False,

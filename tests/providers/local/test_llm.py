@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.frames.frames import Frame, FunctionCallResultFrame, LLMContextFrame, LLMFullResponseEndFrame, LLMTextFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    FunctionCallResultFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMTextFrame,
+)
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.llm import OpenAILLMService
@@ -158,6 +165,32 @@ async def test_pipecats_out_of_band_inference_works(ctx):
     context = LLMContext(messages=[{"role": "user", "content": "Reply with the single word: ready"}])
     reply = await service.run_inference(context)
     assert reply and "ready" in reply.lower()
+
+
+async def test_a_model_that_cannot_load_is_reported_without_breaking_the_pipeline(tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the model cache should be")
+    service = create_llm_service(
+        LLMConfig(), ProviderContext(org_id="org_test", extra={"model_cache_dir": str(blocked)})
+    )
+    context = LLMContext(messages=[{"role": "user", "content": "Hello?"}])
+
+    errors = await run_service(
+        service,
+        [LLMContextFrame(context)],
+        until=lambda seen: sum(isinstance(f, ErrorFrame) for f in seen) >= 2,  # at start, then for the request
+        upstream=True,
+    )
+
+    messages = [f.error for f in errors if isinstance(f, ErrorFrame)]
+    assert all("cannot assemble" in m and str(blocked) in m and "BVRAI_MODEL_CACHE_DIR" in m for m in messages)
+    assert not any(f.fatal for f in errors if isinstance(f, ErrorFrame))
+
+
+def test_every_service_of_the_process_shares_one_engine(ctx):
+    first = create_llm_service(LLMConfig(), ctx)
+    second = create_llm_service(LLMConfig(temperature=0.2), ctx)
+    assert first._engine is second._engine
 
 
 def test_a_base_url_means_an_openai_compatible_server_elsewhere(ctx):

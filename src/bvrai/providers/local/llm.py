@@ -161,27 +161,32 @@ class _ChunkStream:
         tool_names = [t.get("function", {}).get("name", "") for t in self._request.tools or []]
         parser = ToolCallParser(tool_names)
         calls = 0
-        self._source = self._engine.stream(self._request)
-        yield self._chunk({"role": "assistant", "content": ""})
-        async for item in self._source:
-            if isinstance(item, Finished):
-                for event in parser.finish():
+        source = self._source = self._engine.stream(self._request)
+        try:
+            yield self._chunk({"role": "assistant", "content": ""})
+            async for item in source:
+                if isinstance(item, Finished):
+                    for event in parser.finish():
+                        chunk, calls = self._event_chunk(event, calls)
+                        yield chunk
+                    finish = "tool_calls" if calls else ("length" if item.finish_reason == "length" else "stop")
+                    yield self._chunk({}, finish=finish)
+                    yield self._chunk(
+                        None,
+                        usage={
+                            "prompt_tokens": item.prompt_tokens,
+                            "completion_tokens": item.completion_tokens,
+                            "total_tokens": item.prompt_tokens + item.completion_tokens,
+                        },
+                    )
+                    return
+                for event in parser.feed(item):
                     chunk, calls = self._event_chunk(event, calls)
                     yield chunk
-                finish = "tool_calls" if calls else ("length" if item.finish_reason == "length" else "stop")
-                yield self._chunk({}, finish=finish)
-                yield self._chunk(
-                    None,
-                    usage={
-                        "prompt_tokens": item.prompt_tokens,
-                        "completion_tokens": item.completion_tokens,
-                        "total_tokens": item.prompt_tokens + item.completion_tokens,
-                    },
-                )
-                return
-            for event in parser.feed(item):
-                chunk, calls = self._event_chunk(event, calls)
-                yield chunk
+        finally:
+            # Leaving an `async for` early does not close its iterator; without this the engine would
+            # only hear of a barge-in when the garbage collector finalised the generator.
+            await source.aclose()
 
     def _event_chunk(self, event: TextPiece | ToolCall, calls: int) -> tuple[Any, int]:
         if isinstance(event, TextPiece):

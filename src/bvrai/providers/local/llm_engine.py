@@ -25,7 +25,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +144,7 @@ class LlamaEngine:
         )
         return self._loaded
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[str | Finished]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Finished, None]:
         """Text pieces as they are decoded, then one ``Finished``.
 
         Leaving the iteration early (``aclose``, cancellation) stops the generation at the next token.

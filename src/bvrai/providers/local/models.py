@@ -176,13 +176,17 @@ class PreparedFile:
 
 def ensure_gguf(cache_dir: Path) -> PreparedFile:
     """The path of the assembled LLM file in ``cache_dir``, building it from the installed parts if needed."""
-    return assemble_once(
-        gguf_part_files(),
-        Path(cache_dir) / GGUF_FILENAME,
-        sha256=GGUF_SHA256,
-        size=GGUF_SIZE,
-        provider="llm:local",
-    )
+    parts = gguf_part_files()
+    try:
+        return assemble_once(
+            parts, Path(cache_dir) / GGUF_FILENAME, sha256=GGUF_SHA256, size=GGUF_SIZE, provider="llm:local"
+        )
+    except OSError as exc:  # a read-only or full disk, a file where the folder should be
+        raise LocalModelError(
+            "llm:local",
+            f"cannot assemble {GGUF_FILENAME} in the model cache {cache_dir} ({exc}); "
+            "point BVRAI_MODEL_CACHE_DIR at a writable folder with 500 MB free",
+        ) from exc
 
 
 def assemble_once(
