@@ -178,7 +178,7 @@ class FakeService:
                 await self.record(request, body)
             if self.failure is Failure.STALL:
                 await self.wait_while_stalled()
-            if self.failure is Failure.DROP:
+            if self.failure is Failure.DROP or self._stopping:
                 self.drop(request)
             if self.failure is Failure.ERROR:
                 return await self.error_response(request)

@@ -50,6 +50,7 @@ from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    LLMUpdateSettingsFrame,
     StartFrame,
     TextFrame,
     TTSAudioRawFrame,
@@ -72,6 +73,8 @@ DEFAULT_TTS_FIRST_AUDIO_TIMEOUT_S = 5.0
 # Frames that show an LLM is answering (its first token, or a tool call).
 _LLM_OUTPUT = (LLMTextFrame, FunctionCallsStartedFrame, FunctionCallInProgressFrame)
 _LIFECYCLE = (StartFrame, EndFrame, CancelFrame)
+# LLM settings that mean the same to every provider, so every LLM in the list should get them.
+_NEUTRAL_LLM_SETTINGS = {"system_instruction"}
 
 
 def should_fail_over(error: ErrorFrame) -> bool:
@@ -248,6 +251,12 @@ class _Failover:
         await failed._start_interruption()
 
 
+def _neutral_settings_update(frame: Frame) -> bool:
+    if not isinstance(frame, LLMUpdateSettingsFrame) or frame.service is not None or frame.delta is None:
+        return False
+    return set(frame.delta.given_fields()) <= _NEUTRAL_LLM_SETTINGS
+
+
 def _speakable(frame: Frame) -> bool:
     text = getattr(frame, "text", None)
     return isinstance(text, str) and bool(text.strip()) and not getattr(frame, "skip_tts", False)
@@ -278,6 +287,10 @@ class FailoverLLMSwitcher(_Failover, LLMSwitcher[FailoverStrategy]):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await self._note_input(frame, direction)
+        if _neutral_settings_update(frame):
+            # The call's system prompt must survive a switch; pipecat hands a settings update to the active
+            # service only, unless it is marked provider-neutral.
+            frame.reach_inactive_services = True  # type: ignore[attr-defined]
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             pending = self._pending
             reissue = pending is not None and any(f is frame for f in pending.frames)

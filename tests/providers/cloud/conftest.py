@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import pytest
 from loguru import logger
@@ -11,11 +10,8 @@ from loguru import logger
 from tests.fakes.fixtures import *  # noqa: F403
 
 
-@pytest.fixture(autouse=True)
-def _quiet_pipecat() -> Iterator[None]:
-    # pipecat logs every frame decision at DEBUG; warnings are enough, and pytest shows them on failure.
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_pipecat() -> None:
+    # As the app does (kit.logging): pipecat logs every frame decision through loguru at DEBUG.
     logger.remove()
-    handler = logger.add(sys.stderr, level="WARNING")
-    yield
-    logger.remove(handler)
-    logger.add(sys.stderr)
+    logger.add(sys.stderr, level="WARNING")

@@ -4,6 +4,7 @@ provider's reply is what the caller gets, with the request that was in flight re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -302,3 +303,25 @@ async def test_an_llm_response_is_spoken_by_the_fallback_voice(
         await h.wait_until(lambda: len(openai_fake.requests) >= 2 and h.down(TTSStoppedFrame), within=5)
     spoken = " ".join(r.body["input"] for r in openai_fake.requests)
     assert spoken == "Thanks for calling. How can I help?"
+
+
+async def test_the_system_prompt_set_during_the_call_reaches_the_fallback(
+    openai_fake: OpenAIFake, anthropic_fake: AnthropicFake
+) -> None:
+    from pipecat.frames.frames import LLMUpdateSettingsFrame
+    from pipecat.services.settings import LLMSettings
+
+    spec = llm_spec()
+    plain = contexts(openai=openai_fake, anthropic=anthropic_fake)
+
+    def no_prompt(provider: str) -> ProviderContext:
+        return dataclasses.replace(plain(provider), extra={})
+
+    llm = build_with_fallbacks("llm", spec, spec.fallbacks, no_prompt)
+    openai_fake.fail_now(Failure.ERROR)
+    conversation = Conversation(llm)
+    async with conversation.harness() as h:
+        # What the voice session does at call start, with the prompt filled from the call's variables.
+        await h.queue(LLMUpdateSettingsFrame(delta=LLMSettings(system_instruction="You work at Chez Nous.")))
+        await conversation.run(h)
+    assert anthropic_fake.message_requests[0]["system"] == "You work at Chez Nous."
