@@ -56,6 +56,7 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
     TTSSpeakFrame,
     TTSStartedFrame,
+    TTSStoppedFrame,
 )
 from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategy
@@ -154,7 +155,8 @@ class _Failover:
         self.first_output_timeout_s = first_output_timeout_s
         self._pending = None
         self._watchdog = None
-        self._open_responses = set()  # ids of services whose LLM response is still open
+        # ids of services with an LLM response (or a TTS utterance) started and not yet ended
+        self._open_responses = set()
         self.strategy.owner = self
         self._register_event_handler("on_failover")  # type: ignore[attr-defined]
 
@@ -374,8 +376,17 @@ class FailoverServiceSwitcher(_Failover, ServiceSwitcher[FailoverStrategy]):
                 self._start_watchdog()
 
     def _admit_output(self, service: FrameProcessor, frame: Frame) -> bool:
+        key = id(service)
         if service is not self.strategy.active_service:
+            # No more audio from a voice the call has left; only the close of what it had started.
+            if isinstance(frame, TTSStoppedFrame) and key in self._open_responses:
+                self._open_responses.discard(key)
+                return True
             return False
+        if isinstance(frame, TTSStartedFrame):
+            self._open_responses.add(key)
+        elif isinstance(frame, TTSStoppedFrame):
+            self._open_responses.discard(key)
         pending = self._pending
         if pending is not None and pending.service is service:
             if isinstance(frame, TTSAudioRawFrame):

@@ -251,14 +251,15 @@ async def test_speech_comes_from_the_fallback_voice_when_the_primary_fails(
     async with Harness(tts, audio_out=24000) as h:
         elevenlabs_fake.fail_now(mode)
         await h.queue(TTSSpeakFrame("Thanks for calling. How can I help?"))
-        await h.wait_for(TTSStoppedFrame, within=5)
-        await h.wait_until(lambda: openai_fake.requests)
+        # The fake speaks 60 ms per character at 24 kHz: wait for all of it.
+        expected = round(0.06 * len("Thanks for calling. How can I help?") * 24000) * 2
+        await h.wait_until(lambda: sum(len(f.audio) for f in h.down(TTSAudioRawFrame)) >= expected, within=5)
     speech = openai_fake.last_request
     assert speech.path == "/v1/audio/speech"
     assert speech.body["input"] == "Thanks for calling. How can I help?"
     assert speech.body["voice"] == "alloy"
     audio = h.down(TTSAudioRawFrame)
-    assert audio and sum(len(f.audio) for f in audio) > 24000  # about 2 s of the fallback's 24 kHz tone
+    assert sum(len(f.audio) for f in audio) == expected
     assert not any(f.sample_rate == 16000 for f in audio), "nothing from the failed voice"
 
 
