@@ -25,7 +25,7 @@ def full_spec() -> dict[str, Any]:
             "temperature": 0.3,
             "max_tokens": 200,
             "base_url": "http://127.0.0.1:8080/v1",
-            "fallbacks": [{"provider": "local"}, {"provider": "anthropic", "model": "claude-3-5-haiku-latest"}],
+            "fallbacks": [{"provider": "local"}, {"provider": "anthropic", "model": "claude-haiku-4-5"}],
         },
         "voice": {
             "provider": "elevenlabs",

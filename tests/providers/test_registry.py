@@ -51,7 +51,7 @@ def test_an_implementation_attaches_to_a_declared_entry_and_keeps_its_capabiliti
     entry = reg.register("tts", "elevenlabs", ElevenLabsTTS)
     assert entry.impl is ElevenLabsTTS and reg.get("tts", "elevenlabs").impl is ElevenLabsTTS
     assert entry.capabilities == before.capabilities and entry.defaults == before.defaults
-    assert default.get("tts", "elevenlabs").impl is None  # the process-wide registry is untouched
+    assert default.get("tts", "elevenlabs").impl is not ElevenLabsTTS  # the process-wide registry is untouched
 
 
 def test_a_new_provider_can_be_declared_and_bad_stages_are_refused():

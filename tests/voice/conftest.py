@@ -11,6 +11,7 @@ import pytest
 
 from bvrai.app import create_app
 from tests.conftest import make_settings, prepare_schema
+from tests.fakes.fixtures import anthropic_fake, deepgram_fake, elevenlabs_fake, openai_fake  # noqa: F401
 from tests.live import LiveServer, serve
 
 RECEPTIONIST = {
@@ -46,3 +47,33 @@ async def publish(http: httpx.AsyncClient, spec: dict) -> str:
     assert "id" in agent, agent
     assert (await http.post(f"/v1/agents/{agent['id']}/publish")).status_code == 201
     return str(agent["id"])
+
+
+@pytest.fixture
+async def cloud(
+    database_url: str,
+    tmp_path: Path,
+    deepgram_fake,  # noqa: F811
+    openai_fake,  # noqa: F811
+    anthropic_fake,  # noqa: F811
+    elevenlabs_fake,  # noqa: F811
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A live server whose cloud providers are the fakes, and a signed-up client with their keys in its vault."""
+    await prepare_schema(database_url)
+    urls = {
+        "deepgram": deepgram_fake.url,
+        "openai": openai_fake.url + "/v1",
+        "anthropic": anthropic_fake.url,
+        "elevenlabs": elevenlabs_fake.url,
+    }
+    with serve(create_app(make_settings(database_url, tmp_path, provider_base_urls=urls))) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            r = await http.post(
+                "/v1/auth/signup",
+                json={"email": "c@example.com", "password": "long password 1", "name": "C", "organization_name": "O"},
+            )
+            http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            for fake in (deepgram_fake, openai_fake, anthropic_fake, elevenlabs_fake):
+                body = {"provider": fake.name, "name": fake.name, "secret": fake.api_key}
+                assert (await http.post("/v1/credentials", json=body)).status_code == 201
+            yield http

@@ -4,41 +4,12 @@ mid-call, the agent's fallback takes over and the call goes on."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
-import pytest
 
-from bvrai.app import create_app
 from bvrai.voice.simulator import converse
-from tests.conftest import make_settings, prepare_schema
-from tests.fakes.fixtures import anthropic_fake, deepgram_fake, elevenlabs_fake, openai_fake  # noqa: F401
 from tests.fakes.server import Failure
-from tests.live import serve
 
 GREETING = "Hello, Bella Pizza."
-
-
-@pytest.fixture
-async def cloud(database_url: str, tmp_path: Path, deepgram_fake, openai_fake, anthropic_fake, elevenlabs_fake):  # noqa: F811
-    await prepare_schema(database_url)
-    urls = {
-        "deepgram": deepgram_fake.url,
-        "openai": openai_fake.url + "/v1",
-        "anthropic": anthropic_fake.url,
-        "elevenlabs": elevenlabs_fake.url,
-    }
-    with serve(create_app(make_settings(database_url, tmp_path, provider_base_urls=urls))) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
-            r = await http.post(
-                "/v1/auth/signup",
-                json={"email": "c@example.com", "password": "long password 1", "name": "C", "organization_name": "O"},
-            )
-            http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-            for fake in (deepgram_fake, openai_fake, anthropic_fake, elevenlabs_fake):
-                body = {"provider": fake.name, "name": fake.name, "secret": fake.api_key}
-                assert (await http.post("/v1/credentials", json=body)).status_code == 201
-            yield http
 
 
 async def agent(http: httpx.AsyncClient, llm: dict) -> str:
@@ -61,7 +32,7 @@ def lines_of(transcript: dict) -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in transcript["messages"] if m["role"] != "tool"]
 
 
-async def test_a_call_on_deepgram_openai_and_elevenlabs(cloud, deepgram_fake, openai_fake, elevenlabs_fake):  # noqa: F811
+async def test_a_call_on_deepgram_openai_and_elevenlabs(cloud, deepgram_fake, openai_fake, elevenlabs_fake):
     deepgram_fake.say("What time do you open today?")
     openai_fake.script("We open at eleven in the morning.")
     agent_id = await agent(cloud, {"provider": "openai", "model": "gpt-4o-mini"})
@@ -81,10 +52,10 @@ async def test_a_call_on_deepgram_openai_and_elevenlabs(cloud, deepgram_fake, op
     assert elevenlabs_fake.requests, "the agent's voice came from ElevenLabs"
 
 
-async def test_a_call_thinking_with_anthropic(cloud, deepgram_fake, anthropic_fake):  # noqa: F811
+async def test_a_call_thinking_with_anthropic(cloud, deepgram_fake, anthropic_fake):
     deepgram_fake.say("Do you deliver?")
     anthropic_fake.script("Yes, we deliver within five miles.")
-    agent_id = await agent(cloud, {"provider": "anthropic", "model": "claude-3-5-haiku-latest"})
+    agent_id = await agent(cloud, {"provider": "anthropic", "model": "claude-haiku-4-5"})
 
     _, call, transcript = await converse(cloud, agent_id=agent_id, lines=["Do you deliver?"])
 
@@ -97,7 +68,7 @@ async def test_a_call_thinking_with_anthropic(cloud, deepgram_fake, anthropic_fa
     assert call["status"] == "completed"
 
 
-async def test_when_the_llm_fails_mid_call_the_fallback_answers(cloud, deepgram_fake, openai_fake, anthropic_fake):  # noqa: F811
+async def test_when_the_llm_fails_mid_call_the_fallback_answers(cloud, deepgram_fake, openai_fake, anthropic_fake):
     deepgram_fake.say("What time do you open?", "And when do you close?")
     openai_fake.script("We open at eleven.")
     anthropic_fake.script("We close at ten at night.")

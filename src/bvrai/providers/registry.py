@@ -114,7 +114,7 @@ def _declare_builtins(reg: Registry) -> None:
         "llm",
         "anthropic",
         capabilities=replace(llm, needs_credential="anthropic"),
-        defaults={"model": "claude-3-5-haiku-latest"},
+        defaults={"model": "claude-haiku-4-5"},
         description="Anthropic Messages API",
     )
 

@@ -59,6 +59,7 @@ RECORDING_CHUNK_SECS = 2
 # barge-in near 0.4 s; 0.1 s stops the agent within 0.3 s, and Silero's confidence threshold keeps
 # noise from tripping it.
 VAD_START_SECS = 0.1
+UTTERANCE_GAP_S = 1.5
 
 
 @dataclass
@@ -115,6 +116,7 @@ class CallSession:
         self.worker: PipelineWorker | None = None
         self._silence_prompts = 0
         self._open_assistant_message: str | None = None
+        self._last_assistant_at = 0.0
         self._db_lock = asyncio.Lock()
 
     # --- persistence -----------------------------------------------------------------------------------------------
@@ -150,9 +152,13 @@ class CallSession:
     async def add_assistant_turn(self, content: str, *, interrupted: bool) -> None:
         """The agent's words since the caller last spoke form one message, however pipecat split them
         into turns (a greeting is spoken sentence by sentence); a barge-in marks that message."""
-        if self._open_assistant_message is None:
+        now = time.monotonic()
+        # A pause this long means a new utterance (a reprompt after silence), not the same one going on.
+        if self._open_assistant_message is None or now - self._last_assistant_at > UTTERANCE_GAP_S:
+            self._last_assistant_at = now
             await self.add_message("assistant", content, interrupted=interrupted)
             return
+        self._last_assistant_at = now
         if not content and not interrupted:
             return
         await self._write(

@@ -37,7 +37,7 @@ def anthropic_llm(config: Any, ctx: ProviderContext) -> AnthropicLLM:
         timeout=Timeout(timeout_s(ctx), connect=DEFAULT_CONNECT_TIMEOUT_S),
     )
     settings = AnthropicLLMService.Settings(
-        model=field(config, "model", "claude-3-5-haiku-latest"),
+        model=field(config, "model", "claude-haiku-4-5"),
         max_tokens=field(config, "max_tokens", 300),
         # The spec allows 0..2 (OpenAI's range); Anthropic accepts 0..1.
         temperature=min(float(field(config, "temperature", 0.7)), 1.0),
