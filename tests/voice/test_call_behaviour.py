@@ -28,22 +28,27 @@ async def agent(http: httpx.AsyncClient, **overrides: object) -> str:
     return str(created["id"])
 
 
-async def test_call_variables_fill_the_prompt_and_the_greeting(cloud, deepgram_fake, openai_fake):
+async def test_call_variables_fill_the_prompt_and_the_greeting_and_no_recording_when_off(
+    cloud, deepgram_fake, openai_fake
+):
     deepgram_fake.say("Is my order ready?")
     openai_fake.script("Yes, it is ready.")
     agent_id = await agent(
         cloud,
         system_prompt="The caller is {{name}}, order {{order}}. Missing: [{{nothing}}].",
         first_message="Hello {{name}}, welcome back.",
+        recording=False,
     )
 
-    _, _, transcript = await converse(
+    _, call, transcript = await converse(
         cloud, agent_id=agent_id, lines=["Is my order ready?"], variables={"name": "Ann", "order": "A-17"}
     )
 
     assert transcript["messages"][0]["content"] == "Hello Ann, welcome back."
     system = [m for m in openai_fake.chat_requests[0]["messages"] if m["role"] == "system"]
     assert system[0]["content"] == "The caller is Ann, order A-17. Missing: []."
+    assert call["has_recording"] is False
+    assert (await cloud.get(f"/v1/calls/{call['id']}/recording")).status_code == 404
 
 
 async def test_the_end_call_tool_hangs_up_after_the_goodbye(cloud, deepgram_fake, openai_fake):

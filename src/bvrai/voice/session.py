@@ -286,7 +286,8 @@ class CallSession:
         async def _connected(_transport: Any, _client: Any) -> None:
             self.started_monotonic = time.monotonic()
             await self._write(lifecycle.mark_in_progress, call_id=self.call.id)
-            await recorder.start_recording()
+            if spec.recording:
+                await recorder.start_recording()
             if spec.first_speaker == "agent" and spec.first_message:
                 assert self.worker is not None
                 await self.worker.queue_frames(speak(fill(spec.first_message, self.call.variables)))
