@@ -95,3 +95,6 @@ async def test_when_the_llm_fails_mid_call_the_fallback_answers(cloud, deepgram_
     ]
     assert call["status"] == "completed" and call["end_reason"] == "caller-hangup"
     assert len(anthropic_fake.requests) == 1
+    events = (await cloud.get(f"/v1/calls/{call['id']}/events")).json()
+    failovers = [e["data"] for e in events if e["type"] == "provider.failover"]
+    assert len(failovers) == 1 and failovers[0]["stage"] == "llm"

@@ -41,6 +41,7 @@ from bvrai.calls import lifecycle
 from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.providers.builder import build_stage
+from bvrai.providers.fallback import FailoverLLMSwitcher, FailoverServiceSwitcher
 from bvrai.voice.control import CallControl
 from bvrai.voice.latency import TurnLatencyTracker
 from bvrai.voice.observers import LatencyObserver
@@ -262,6 +263,7 @@ class CallSession:
             observers=[LatencyObserver(self.tracker, vad_stop_secs=vad_stop)],
         )
         self._wire_events(transport, user_agg, assistant_agg, recorder)
+        self._record_failovers(stt, llm, tts)
         # The prompt goes to the LLM as its system instruction (the first frame, ahead of any inference).
         await self.worker.queue_frame(LLMUpdateSettingsFrame(delta=LLMSettings(system_instruction=system_prompt)))
         watchdog = asyncio.create_task(self._max_duration_watchdog())
@@ -328,6 +330,17 @@ class CallSession:
             lowered = text.lower()
             if any(p.lower() in lowered for p in spec.end_call_phrases):
                 await self.end("end-call-phrase")
+
+    def _record_failovers(self, *services: Any) -> None:
+        """A provider switch mid-call is part of the call's story: keep it as an event."""
+        for service in services:
+            if not isinstance(service, FailoverLLMSwitcher | FailoverServiceSwitcher):
+                continue
+
+            @service.event_handler("on_failover")
+            async def _failover(switcher: Any, failed: Any, active: Any, error: Any) -> None:
+                data = {"stage": switcher.stage, "failed": failed.name, "now": active.name, "error": str(error.error)}
+                await self.add_event("provider.failover", data)
 
     async def _max_duration_watchdog(self) -> None:
         if not self.spec.max_duration_s:
