@@ -273,10 +273,6 @@ def reencrypt_credentials() -> None:
     out.print(f"Re-encrypted {count} credential(s) under key {escape(key_id)}")
 
 
-if __name__ == "__main__":
-    app()
-
-
 @call_app.command("simulate")
 def call_simulate(
     say: Annotated[list[str], typer.Option("--say", help="A line the caller speaks; repeat for each turn.")],
@@ -300,3 +296,7 @@ def call_simulate(
         fail(f"cannot talk to {base_url}: {exc}")
     if call["status"] != "completed":
         fail(f"the call ended as {call['status']}: {call.get('error') or call.get('end_reason')}")
+
+
+if __name__ == "__main__":
+    app()

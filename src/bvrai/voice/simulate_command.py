@@ -36,10 +36,22 @@ def demo_token(base_url: str, data_dir: Path) -> str:
     return str(r.json()["access_token"])
 
 
+def checked(r: httpx.Response) -> dict[str, Any]:
+    """The JSON of a successful answer; a refusal becomes a message naming the server's reason."""
+    if r.is_success:
+        body: dict[str, Any] = r.json()
+        return body
+    try:
+        detail = r.json().get("detail", r.text)
+    except ValueError:
+        detail = r.text
+    raise SimulationError(f"{r.request.method} {r.request.url.path} was refused ({r.status_code}): {detail}")
+
+
 async def pick_agent(http: httpx.AsyncClient, agent_id: str | None) -> str:
     if agent_id:
         return agent_id
-    agents = (await http.get("/v1/agents")).json().get("data", [])
+    agents = checked(await http.get("/v1/agents")).get("data", [])
     published = [a for a in agents if a.get("published_version")]
     if not published:
         raise SimulationError("no published agent in this organization; pass --agent")
@@ -50,6 +62,7 @@ async def simulate(target: Target, *, agent_id: str | None, lines: list[str], ou
     headers = {"Authorization": f"Bearer {target.token}"}
     async with httpx.AsyncClient(base_url=target.base_url, headers=headers, timeout=60) as http:
         agent = await pick_agent(http, agent_id)
+        checked(await http.get(f"/v1/agents/{agent}"))
         out.print(f"Calling agent [bold]{agent}[/] at {target.base_url} ...")
         _, call, transcript = await converse(http, agent_id=agent, lines=lines)
     show(out, call, transcript)
