@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from bvrai.app import create_app
 from bvrai.calls.service import attach_media
@@ -62,11 +62,13 @@ def live(database_url: str, tmp_path: Path):
         yield server
 
 
-async def _refused(url: str) -> int:
-    with pytest.raises(InvalidStatus) as info:
-        async with websockets.connect(url):
-            pass
-    return info.value.response.status_code
+async def _refused(url: str) -> tuple[int, str]:
+    """The close code and reason the media line answers with (it accepts, then says why it closes)."""
+    async with websockets.connect(url) as ws:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), timeout=10)
+        assert ws.close_code is not None
+        return ws.close_code, ws.close_reason or ""
 
 
 async def test_the_media_line_refuses_forged_expired_and_reused_tokens(live):
@@ -80,8 +82,11 @@ async def test_the_media_line_refuses_forged_expired_and_reused_tokens(live):
         await http.post(f"/v1/agents/{agent['id']}/publish", headers=headers)
         token = (await http.post("/v1/web-calls", headers=headers, json={"agent_id": agent["id"]})).json()["token"]
 
-    assert await _refused(f"{live.ws_url}/media/web?token=forged.token.value") == 403
-    assert await _refused(f"{live.ws_url}/media/web") == 403
+    assert await _refused(f"{live.ws_url}/media/web?token=forged.token.value") == (
+        4401,
+        "invalid or expired media token",
+    )
+    assert (await _refused(f"{live.ws_url}/media/web"))[0] == 4401
     # Spend it as the first connection would (through this test's own engine: the server's lives on
     # the server's event loop); a replay is then refused.
     ctx = AppContext.create(live.app.state.ctx.settings)
@@ -89,4 +94,4 @@ async def test_the_media_line_refuses_forged_expired_and_reused_tokens(live):
         await attach_media(db, ctx=ctx, token=token)
         await db.commit()
     await ctx.close()
-    assert await _refused(f"{live.ws_url}/media/web?token={token}") == 403
+    assert await _refused(f"{live.ws_url}/media/web?token={token}") == (4401, "this media token was already used")

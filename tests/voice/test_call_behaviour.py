@@ -108,3 +108,19 @@ async def test_a_call_ends_at_its_time_limit(cloud, openai_fake):
     assert 10 <= call["duration_s"] < 20
     said = (await cloud.get(f"/v1/calls/{call['id']}/transcript")).json()["messages"]
     assert any("time limit" in m["content"] for m in said if m["role"] == "assistant"), said
+
+
+async def test_without_a_scripted_greeting_the_llm_opens_and_a_hangup_message_ends_the_call(cloud, openai_fake):
+    openai_fake.script("Good evening, Bella Pizza here, what can I get you?")
+    agent_id = await agent(cloud, first_message=None)
+    started = await start_call(cloud, agent_id=agent_id)
+    caller = SimulatedCaller(
+        websocket_url=started["websocket_url"], token=started["token"], call_id=started["call"]["id"]
+    )
+    async with caller:
+        await caller.wait_for_agent(timeout_s=20)
+        await caller.send_message({"type": "hangup"})
+        call = await wait_until_ended(cloud, started["call"]["id"], timeout_s=20)
+    assert call["end_reason"] == "caller-hangup" and call["status"] == "completed"
+    messages = (await cloud.get(f"/v1/calls/{call['id']}/transcript")).json()["messages"]
+    assert messages[0]["content"] == "Good evening, Bella Pizza here, what can I get you?"

@@ -35,6 +35,8 @@ async def web_media(websocket: WebSocket, token: Annotated[str, Query(max_length
             await db.commit()
     except Problem as exc:
         log.info("media_refused", reason=exc.detail)
+        # Accept first so the client sees why: a refused handshake would only say "403".
+        await websocket.accept()
         await websocket.close(code=CLOSE_UNAUTHORIZED if exc.status == 401 else CLOSE_NOT_FOUND, reason=exc.detail)
         return
     await websocket.accept()

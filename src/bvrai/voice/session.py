@@ -22,7 +22,7 @@ from fastapi import WebSocket
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, LLMUpdateSettingsFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, LLMRunFrame, LLMUpdateSettingsFrame, TTSSpeakFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -42,6 +42,7 @@ from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.providers.builder import build_stage
 from bvrai.providers.fallback import FailoverLLMSwitcher, FailoverServiceSwitcher
+from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
 from bvrai.voice.latency import TurnLatencyTracker
 from bvrai.voice.observers import LatencyObserver
@@ -250,7 +251,10 @@ class CallSession:
             num_channels=2,
             buffer_size=self.line.in_rate * 2 * 2 * RECORDING_CHUNK_SECS,
         )
-        pipeline = Pipeline([transport.input(), stt, user_agg, llm, tts, transport.output(), recorder, assistant_agg])
+        hangups = ClientMessages(on_hangup=self._caller_hung_up)
+        pipeline = Pipeline(
+            [transport.input(), hangups, stt, user_agg, llm, tts, transport.output(), recorder, assistant_agg]
+        )
         self.worker = PipelineWorker(
             pipeline,
             params=PipelineParams(
@@ -290,9 +294,13 @@ class CallSession:
             await self._write(lifecycle.mark_in_progress, call_id=self.call.id)
             if spec.recording:
                 await recorder.start_recording()
-            if spec.first_speaker == "agent" and spec.first_message:
+            if spec.first_speaker == "agent":
                 assert self.worker is not None
-                await self.worker.queue_frames(speak(fill(spec.first_message, self.call.variables)))
+                if spec.first_message:
+                    await self.worker.queue_frames(speak(fill(spec.first_message, self.call.variables)))
+                else:
+                    # No scripted greeting: the LLM opens the conversation from its prompt.
+                    await self.worker.queue_frame(LLMRunFrame())
 
         @transport.event_handler("on_client_disconnected")
         async def _disconnected(_transport: Any, _client: Any) -> None:
@@ -330,6 +338,12 @@ class CallSession:
             lowered = text.lower()
             if any(p.lower() in lowered for p in spec.end_call_phrases):
                 await self.end("end-call-phrase")
+
+    async def _caller_hung_up(self) -> None:
+        if self.ending.reason is None:
+            self.ending.reason = "caller-hangup"
+        if self.worker is not None:
+            await self.worker.cancel()
 
     def _record_failovers(self, *services: Any) -> None:
         """A provider switch mid-call is part of the call's story: keep it as an event."""

@@ -82,6 +82,9 @@ class SimulatedCaller:
             else:
                 self.result.messages.append({**json.loads(message), "at": time.monotonic()})
 
+    async def send_message(self, message: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(message))
+
     def say_audio(self, pcm: bytes) -> None:
         self.result.spoke_at.append(time.monotonic() + self._outgoing.qsize() * FRAME_MS / 1000)
         for i in range(0, len(pcm), FRAME_BYTES):
