@@ -29,7 +29,7 @@ BODIES: dict[str, Any] = {
 }
 
 # Org-wide routes without ids: they answer with the caller's own org, never ours.
-OWN_ORG_ONLY = re.compile(r"^/v1/[a-z\-]+(/verify)?$|^/v1/me$")
+OWN_ORG_ONLY = re.compile(r"^/v1/[a-z\-]+(/verify|/signing-secret)?$|^/v1/me$")
 
 
 async def build_victim_org(client, owner, signup) -> dict[str, str]:
@@ -60,6 +60,7 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
         "_user_id": owner.user_id,
         "_agent_name": "Victim",
         "_key": key["key"],
+        "_signing_secret": (await client.get("/v1/organization/signing-secret", headers=h)).json()["secret"],
     }
 
 

@@ -15,7 +15,6 @@ from standardwebhooks import Webhook
 
 from bvrai.app import create_app
 from bvrai.voice.simulator import converse
-from bvrai.voice.tools.http_setup import org_signing_secret
 from tests.conftest import make_settings, prepare_schema
 from tests.fakes.deepgram import DeepgramFake
 from tests.fakes.openai import OpenAIFake, ToolCall
@@ -95,7 +94,8 @@ async def world(database_url: str, tmp_path: Path) -> AsyncIterator[dict[str, An
                     await http.post(
                         "/v1/credentials", json={"provider": fake.name, "name": "k", "secret": fake.api_key}
                     )
-                tool.secret = org_signing_secret(app.state.ctx, org_id)
+                tool.secret = (await http.get("/v1/organization/signing-secret")).json()["secret"]
+                assert tool.secret.startswith("whsec_") and org_id
                 yield {"http": http, "deepgram": dg, "llm": llm, "tool": tool}
 
 

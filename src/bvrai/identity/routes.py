@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, Field
 
 from bvrai.identity import api_key_service, credential_service, invitation_service, org_service
 from bvrai.identity.auth import require
@@ -24,6 +25,7 @@ from bvrai.identity.schemas import (
     OrganizationOut,
     OrganizationUpdate,
 )
+from bvrai.identity.signing import org_signing_secret
 from bvrai.kit.context import Ctx, Session
 from bvrai.kit.errors import problem_responses
 from bvrai.kit.pagination import Page, PageParams, page_params
@@ -48,6 +50,18 @@ async def update_organization(
 ) -> OrganizationOut:
     org = await org_service.update_organization(session, principal=principal, name=data.name)
     return OrganizationOut.model_validate(org)
+
+
+class SigningSecretOut(BaseModel):
+    secret: str = Field(description="Verify BVRAI's requests to your tools with it (Standard Webhooks)")
+
+
+@router.get("/organization/signing-secret", response_model=SigningSecretOut, tags=["organization"], responses=READ)
+async def get_signing_secret(
+    ctx: Ctx, principal: Annotated[Principal, Depends(require("organization:write"))]
+) -> SigningSecretOut:
+    """The secret that signs every request BVRAI sends to your custom tools (admins only)."""
+    return SigningSecretOut(secret=org_signing_secret(ctx.secret_key, principal.org_id))
 
 
 @router.get("/members", response_model=Page[MemberOut], tags=["members"], responses=READ)

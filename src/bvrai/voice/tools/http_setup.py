@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 
 from bvrai.identity.credential_service import reveal_by_id
+from bvrai.identity.signing import org_signing_secret
 from bvrai.kit.context import AppContext
-from bvrai.kit.crypto import keyed_hash
 from bvrai.kit.safe_http import SafeHttpClient
 from bvrai.voice.tools.builtin import Handler
 from bvrai.voice.tools.http_tool import HttpTool
-
-
-def org_signing_secret(ctx: AppContext, org_id: str) -> str:
-    """The org's Standard Webhooks secret for tool requests, derived so no row has to hold it."""
-    digest = bytes.fromhex(keyed_hash(ctx.secret_key, org_id, purpose="tool-signing"))
-    return "whsec_" + base64.b64encode(digest).decode()
 
 
 async def build_http_tool(ctx: AppContext, *, org_id: str, call_id: str, tool: Any) -> tuple[FunctionSchema, Handler]:
@@ -27,7 +20,9 @@ async def build_http_tool(ctx: AppContext, *, org_id: str, call_id: str, tool: A
         async with ctx.sessions() as db:
             bearer = await reveal_by_id(db, keyring=ctx.keyring, org_id=org_id, credential_id=tool.credential_id)
     client = SafeHttpClient(allow=ctx.settings.ssrf_allow)
-    http_tool = HttpTool(tool, client=client, signing_secret=org_signing_secret(ctx, org_id), bearer_secret=bearer)
+    http_tool = HttpTool(
+        tool, client=client, signing_secret=org_signing_secret(ctx.secret_key, org_id), bearer_secret=bearer
+    )
 
     async def handler(arguments: dict[str, Any]) -> dict[str, Any]:
         result = await http_tool.invoke(arguments, call_id=call_id)
