@@ -62,10 +62,13 @@ async def test_the_agent_stops_within_300_ms_and_keeps_only_what_was_heard(http)
     await wait_until_ended(http, started["call"]["id"])
     transcript = (await http.get(f"/v1/calls/{started['call']['id']}/transcript")).json()["messages"]
     greeting = transcript[0]
+    print(f"the caller heard: {greeting['content']!r}")
     assert greeting["role"] == "assistant" and greeting["interrupted"] is True
-    assert greeting["content"].startswith("Hello and welcome to Bella Pizza.")
-    assert len(greeting["content"]) < len(LONG_GREETING)
-    assert "free drink" not in greeting["content"]
+    # Cut at a word, not at a sentence: the first sentence (2.6 s of audio) and the start of the second,
+    # which the caller talks over ~2.5 s in, but not the end of the second (~3.7 s in), word for word.
+    assert LONG_GREETING.startswith(greeting["content"] + " ")
+    assert greeting["content"].startswith("Hello and welcome to Bella Pizza. Tonight")
+    assert "basil" not in greeting["content"]
 
 
 async def _synth(text: str) -> bytes:
