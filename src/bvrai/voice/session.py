@@ -119,6 +119,7 @@ class CallSession:
         self._silence_prompts = 0
         self._open_assistant_message: str | None = None
         self._last_assistant_at = 0.0
+        self._assistant_started_at: float | None = None
         self._db_lock = asyncio.Lock()
 
     # --- persistence -----------------------------------------------------------------------------------------------
@@ -155,8 +156,9 @@ class CallSession:
         """The agent's words since the caller last spoke form one message, however pipecat split them
         into turns (a greeting is spoken sentence by sentence); a barge-in marks that message."""
         now = time.monotonic()
+        started, self._assistant_started_at = self._assistant_started_at or now, None
         # A pause this long means a new utterance (a reprompt after silence), not the same one going on.
-        if self._open_assistant_message is None or now - self._last_assistant_at > UTTERANCE_GAP_S:
+        if self._open_assistant_message is None or started - self._last_assistant_at > UTTERANCE_GAP_S:
             self._last_assistant_at = now
             await self.add_message("assistant", content, interrupted=interrupted)
             return
@@ -328,6 +330,10 @@ class CallSession:
                 )
             else:
                 await self.end("silence-timeout", goodbye=SILENCE_GOODBYE)
+
+        @assistant_agg.event_handler("on_assistant_turn_started")
+        async def _assistant_turn_started(_agg: Any) -> None:
+            self._assistant_started_at = time.monotonic()
 
         @assistant_agg.event_handler("on_assistant_turn_stopped")
         async def _assistant_turn(_agg: Any, message: Any) -> None:
