@@ -40,6 +40,7 @@ from pipecat.utils.time import nanoseconds_to_seconds, seconds_to_nanoseconds
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
 from bvrai.providers.base import ProviderContext
+from bvrai.providers.local.first_chunk import FirstChunkAggregator
 from bvrai.providers.local.models import hibari_voice_file
 
 log = structlog.get_logger(__name__)
@@ -137,6 +138,8 @@ class LocalHibariTTSService(TTSService):
             settings=HibariTTSSettings(model=None, voice=voice, language="en", speed=_clamp_speed(speed)),
             **kwargs,
         )
+        # Speak the first words of each reply before its first sentence is complete (first_chunk.py).
+        self._text_aggregator = FirstChunkAggregator(language=self._text_aggregator.language)
         self._voice_name = voice
         self._model_file = model_file
         self._frame_secs = frame_secs
