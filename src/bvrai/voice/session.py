@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -22,7 +22,14 @@ from fastapi import WebSocket
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import EndFrame, LLMMessagesAppendFrame, LLMRunFrame, LLMUpdateSettingsFrame, TTSSpeakFrame
+from pipecat.frames.frames import (
+    EndFrame,
+    LLMMessagesAppendFrame,
+    LLMRunFrame,
+    LLMUpdateSettingsFrame,
+    OutputTransportMessageUrgentFrame,
+    TTSSpeakFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -78,7 +85,6 @@ class _Ending:
     reason: str | None = None
     status: str = "completed"
     error: str | None = None
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -175,8 +181,6 @@ class CallSession:
 
     async def notify(self, message: dict[str, Any]) -> None:
         """Tell the client (browser, simulator) what happened, when the line can carry it."""
-        from pipecat.frames.frames import OutputTransportMessageUrgentFrame
-
         if self.worker is not None:
             await self.worker.queue_frame(OutputTransportMessageUrgentFrame(message=message))
 
