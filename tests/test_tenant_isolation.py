@@ -26,10 +26,18 @@ BODIES: dict[str, Any] = {
     "POST /v1/agents/{agent_id}/rollback": {"version": 1},
     # Bodies may name our ids too: "{agent_id}" is filled in like a path parameter.
     "POST /v1/web-calls": {"agent_id": "{agent_id}"},
+    "POST /v1/calls": {"agent_id": "{agent_id}", "phone_number_id": "{number_id}", "to": "+14155550123"},
+    "POST /v1/calls/{call_id}/transfer": {"number": "+14155550150"},
+    "POST /v1/phone-numbers": {
+        "number": "+14155550177",
+        "carrier": "twilio",
+        "credential_id": "{twilio_credential_id}",
+    },
+    "PATCH /v1/phone-numbers/{number_id}": {"name": "Stolen", "inbound_agent_id": "{agent_id}"},
 }
 
 # Org-wide routes without ids: they answer with the caller's own org, never ours.
-OWN_ORG_ONLY = re.compile(r"^/v1/[a-z\-]+(/verify|/signing-secret)?$|^/v1/me$")
+OWN_ORG_ONLY = re.compile(r"^/v1/[a-z\-]+(/verify|/signing-secret|/available)?$|^/v1/me$")
 
 
 async def build_victim_org(client, owner, signup) -> dict[str, str]:
@@ -46,6 +54,15 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
     ).json()
     agent = (await client.post("/v1/agents", headers=h, json={"name": "Victim", "system_prompt": "secret"})).json()
     assert (await client.post(f"/v1/agents/{agent['id']}/publish", headers=h)).status_code == 201
+    twilio = {"provider": "twilio", "name": "victim", "secret": "victim-twilio-token", "extra": {"account_sid": "AC1"}}
+    twilio_cred = (await client.post("/v1/credentials", headers=h, json=twilio)).json()
+    number = {
+        "number": "+14155550100",
+        "carrier": "twilio",
+        "credential_id": twilio_cred["id"],
+        "inbound_agent_id": agent["id"],
+    }
+    phone_number = (await client.post("/v1/phone-numbers", headers=h, json=number)).json()
     call = (await client.post("/v1/web-calls", headers=h, json={"agent_id": agent["id"]})).json()["call"]
     members = (await client.get("/v1/members", headers=h)).json()["data"]
     return {
@@ -55,6 +72,8 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
         "credential_id": cred["id"],
         "agent_id": agent["id"],
         "call_id": call["id"],
+        "number_id": phone_number["id"],
+        "twilio_credential_id": twilio_cred["id"],
         "version": "1",
         "_org_id": owner.org_id,
         "_user_id": owner.user_id,

@@ -27,10 +27,13 @@ from bvrai.kit.context import AppContext
 from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_handlers, problem_responses
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
+from bvrai.telephony.routes import router as phone_numbers_router
+from bvrai.telephony.twilio_routes import media_router as twilio_media_router
+from bvrai.telephony.twilio_routes import router as twilio_router
 from bvrai.voice.routes import router as media_router
 from bvrai.web.routes import router as web_router
 
-Role = Literal["all", "api"]
+Role = Literal["all", "api", "media"]
 
 API_DESCRIPTION = """
 Self-hostable voice-AI agent platform.
@@ -53,7 +56,8 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        warming = asyncio.create_task(_warm_up(settings)) if settings.warm_up_models and role == "all" else None
+        warm = settings.warm_up_models and role in ("all", "media")
+        warming = asyncio.create_task(_warm_up(settings)) if warm else None
         try:
             yield
         finally:
@@ -83,10 +87,23 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, hsts=settings.public_base_url.startswith("https://"))
 
-    for router in (auth_router, me_router, identity_router, agents_router, calls_router, audit_router):
-        app.include_router(router)
+    if role in ("all", "api"):
+        for router in (
+            auth_router,
+            me_router,
+            identity_router,
+            agents_router,
+            calls_router,
+            phone_numbers_router,
+            audit_router,
+            twilio_router,
+        ):
+            app.include_router(router)
+    if role in ("all", "media"):
+        # The media plane: carrier media streams and browser calls, each running a call session.
+        for router in (media_router, twilio_media_router):
+            app.include_router(router)
     if role == "all":
-        app.include_router(media_router)
         app.include_router(web_router)
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

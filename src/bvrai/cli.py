@@ -182,6 +182,20 @@ def api(
 
 
 @app.command()
+def media(host: HostOption = None, port: PortOption = None) -> None:
+    """Serve the media plane alone: carrier media streams and browser calls, each running a call session.
+
+    Point BVRAI_PUBLIC_BASE_URL at where carriers reach the media WebSockets; the REST API and carrier
+    webhooks are served by `bvrai api`, sharing the same database (and Redis for call limits).
+    """
+    settings = load_settings(host, port)
+    with user_errors(settings):
+        prepare(settings, run_migrations=False)
+    out.print(f"BVRAI media plane on {settings.host}:{settings.port}")
+    run_server(settings, "media")
+
+
+@app.command()
 def version() -> None:
     """Print the installed version."""
     out.print(f"bvrai {__version__}")

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     rate_limit_auth_ip: str = "30/minute"
     rate_limit_failed_login_ip: str = "10/minute"
 
+    # Simultaneous phone calls per organization (inbound and outbound together).
+    max_concurrent_calls: int = 10
+
     seed_demo: bool = True
     # Load the local models while the server starts, so the first call does not wait for them.
     warm_up_models: bool = False

@@ -5,6 +5,7 @@ from bvrai.audit.models import AuditLog
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
+from bvrai.telephony.models import PhoneNumber
 
 __all__ = [
     "Agent",
@@ -19,6 +20,7 @@ __all__ = [
     "Invitation",
     "Membership",
     "Organization",
+    "PhoneNumber",
     "RefreshToken",
     "User",
 ]

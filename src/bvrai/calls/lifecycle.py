@@ -69,19 +69,70 @@ async def finish(
     recording_key: str | None,
     error: str | None = None,
 ) -> Call:
+    """The session's end. A carrier may have reported the end first (its status callback): then its
+    status, time and duration stand, and the session adds what only it knows (latency, recording).
+    A reason set while the call ran (an API hang-up, a transfer) is kept over the session's."""
     call = await CallRepository(session).call_unscoped(call_id)
     assert call is not None
     now = utcnow()
-    call.status = status
-    call.end_reason = end_reason
-    call.ended_at = now
-    call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
     call.latency = latency
     call.recording_key = recording_key
-    call.error = error
+    call.error = call.error or error
     call.updated_at = now
-    await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": end_reason})
+    if call.ended_at is not None:
+        if status == "failed":
+            call.status = status
+        return call
+    call.status = status
+    call.end_reason = call.end_reason or end_reason
+    call.ended_at = now
+    call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
+    await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": call.end_reason})
     return call
+
+
+# How far along a call is; a carrier's callbacks may arrive out of order and never move it back.
+_PROGRESS = {"queued": 0, "ringing": 1, "in-progress": 2}
+
+
+async def apply_carrier_status(
+    session: AsyncSession,
+    *,
+    call: Call,
+    status: str,
+    duration_s: float | None = None,
+    answered_by: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> bool:
+    """Move the call to the carrier's status; False when it changed nothing (late or repeated)."""
+    now = utcnow()
+    if answered_by:
+        call.answered_by = answered_by
+    if call.ended_at is not None:
+        if status in ENDED and duration_s is not None and call.status == "completed":
+            call.duration_s = duration_s  # the carrier's own count wins: it is what gets billed
+        return False
+    if status in ENDED:
+        call.status = status
+        call.end_reason = call.end_reason or ("caller-hangup" if status == "completed" else status)
+        call.ended_at = now
+        if duration_s is not None:
+            call.duration_s = duration_s
+        elif call.started_at is not None:
+            call.duration_s = round((now - call.started_at).total_seconds(), 3)
+        else:
+            call.duration_s = 0.0
+    elif _PROGRESS.get(status, -1) > _PROGRESS.get(call.status, -1):
+        call.status = status
+        if status == "in-progress":
+            call.started_at = call.started_at or now
+    else:
+        return False
+    call.updated_at = now
+    await add_event(session, call=call, type="call.status", data={"status": status, **(data or {})})
+    if status in ENDED:
+        await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": call.end_reason})
+    return True
 
 
 async def extend_message(session: AsyncSession, *, message_id: str, more: str, interrupted: bool) -> CallMessage | None:

@@ -11,7 +11,10 @@ from bvrai.kit.db import Base, IdMixin, SoftDeleteMixin, TimestampMixin, utcnow
 
 class Call(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_org_agent", "org_id", "agent_id"),)
+    __table_args__ = (
+        Index("ix_calls_org_agent", "org_id", "agent_id"),
+        UniqueConstraint("org_id", "idempotency_key"),
+    )
 
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
@@ -30,6 +33,17 @@ class Call(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     # The media token's id, spent when the media connection attaches: a token works once.
     media_token_id: Mapped[str | None] = mapped_column(String(40), default=None)
     media_attached_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Telephony: the number and carrier leg the call runs on. The caller's and callee's numbers are
+    # encrypted (the key ring, bound to the call) and searchable through a keyed hash (blind index).
+    phone_number_id: Mapped[str | None] = mapped_column(ForeignKey("phone_numbers.id"), default=None)
+    carrier: Mapped[str | None] = mapped_column(String(20), default=None)
+    carrier_call_id: Mapped[str | None] = mapped_column(String(120), default=None, index=True)
+    from_number: Mapped[str | None] = mapped_column(Text, default=None)
+    to_number: Mapped[str | None] = mapped_column(Text, default=None)
+    from_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    to_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    answered_by: Mapped[str | None] = mapped_column(String(30), default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), default=None)
 
 
 class CallMessage(IdMixin, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.kit.pagination import PageParams, paginate
@@ -25,8 +25,11 @@ class CallRepository(Repository):
         agent_id: str | None = None,
         status: str | None = None,
         direction: str | None = None,
+        phone_hash: str | None = None,
     ) -> tuple[list[Call], str | None]:
         stmt = scoped(Call, org_id)
+        if phone_hash:
+            stmt = stmt.where(or_(Call.from_hash == phone_hash, Call.to_hash == phone_hash))
         if agent_id:
             stmt = stmt.where(Call.agent_id == agent_id)
         if status:
@@ -43,6 +46,14 @@ class CallRepository(Repository):
             .values(media_attached_at=now)
         )
         return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def by_carrier_call(self, carrier: str, carrier_call_id: str) -> Call | None:
+        """The call a carrier's webhook names by its own id (the media plane and webhooks, unscoped)."""
+        stmt = select(Call).where(Call.carrier == carrier, Call.carrier_call_id == carrier_call_id)
+        return (await self.session.scalars(stmt)).first()
+
+    async def by_idempotency_key(self, org_id: str, key: str) -> Call | None:
+        return (await self.session.scalars(scoped(Call, org_id).where(Call.idempotency_key == key))).first()
 
     async def call_unscoped(self, call_id: str) -> Call | None:
         """For the media plane, which knows the call from a verified token, not from a principal."""

@@ -2,17 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import FileResponse
 
 from bvrai.calls import service
 from bvrai.calls.models import Call
-from bvrai.calls.schemas import CallEventOut, CallMessageOut, CallOut, TranscriptOut, WebCallIn, WebCallOut
+from bvrai.calls.phones import number_hash, read_numbers
+from bvrai.calls.schemas import (
+    CallEventOut,
+    CallMessageOut,
+    CallOut,
+    OutboundCallIn,
+    TranscriptOut,
+    TransferIn,
+    WebCallIn,
+    WebCallOut,
+)
 from bvrai.identity.auth import require
 from bvrai.identity.principal import Principal
 from bvrai.kit.context import Ctx, Session
 from bvrai.kit.errors import NotFound, problem_responses
 from bvrai.kit.pagination import Page, PageParams, page_params
+from bvrai.telephony import service as telephony
 
 router = APIRouter(prefix="/v1", tags=["calls"])
 Reader = Annotated[Principal, Depends(require("calls:read"))]
@@ -23,7 +34,56 @@ CallId = Annotated[str, Path(max_length=64)]
 def call_out(ctx: Ctx, call: Call) -> CallOut:
     out = CallOut.model_validate(call)
     out.has_recording = bool(call.recording_key) and ctx.storage.exists(call.recording_key or "")
+    out.from_number, out.to_number = read_numbers(ctx, call)
     return out
+
+
+@router.post("/calls", response_model=CallOut, status_code=201, responses=problem_responses(404, 409, 429, 502))
+async def place_call(
+    data: OutboundCallIn,
+    ctx: Ctx,
+    principal: Writer,
+    session: Session,
+    idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
+) -> CallOut:
+    """Call a phone number: the carrier dials `to` from `phone_number_id`, and the agent's published
+    version talks when the callee answers.
+
+    The call starts `queued`, then follows the carrier: `ringing`, `in-progress`, and one of
+    `completed`, `busy`, `no-answer`, `failed`, `canceled`. A 429 means the organization has as many
+    live phone calls as it may have. Repeating a request with the same `Idempotency-Key` header
+    returns the first call instead of dialing again.
+    """
+    call = await telephony.place_outbound_call(
+        session,
+        ctx=ctx,
+        org_id=principal.org_id,
+        agent_id=data.agent_id,
+        phone_number_id=data.phone_number_id,
+        to=data.to,
+        variables=data.variables,
+        idempotency_key=idempotency_key,
+        machine_detection=data.machine_detection,
+        ring_timeout_s=data.ring_timeout_s,
+        actor=principal.actor,
+    )
+    return call_out(ctx, call)
+
+
+@router.post("/calls/{call_id}/hangup", response_model=CallOut, responses=problem_responses(404, 409, 502))
+async def hangup_call(call_id: CallId, ctx: Ctx, principal: Writer, session: Session) -> CallOut:
+    """End a live phone call through its carrier; the record shows it ended once the carrier confirms."""
+    call = await service.get_call(session, principal=principal, call_id=call_id)
+    await telephony.hangup(session, ctx=ctx, call=call)
+    return call_out(ctx, call)
+
+
+@router.post("/calls/{call_id}/transfer", response_model=CallOut, responses=problem_responses(404, 409, 502))
+async def transfer_call(call_id: CallId, data: TransferIn, ctx: Ctx, principal: Writer, session: Session) -> CallOut:
+    """Cold transfer: the carrier connects the caller to `number` and the agent leaves the call."""
+    call = await service.get_call(session, principal=principal, call_id=call_id)
+    await telephony.transfer(session, ctx=ctx, call=call, number=data.number)
+    return call_out(ctx, call)
 
 
 @router.post("/web-calls", response_model=WebCallOut, status_code=201, responses=problem_responses(404, 409))
@@ -57,8 +117,14 @@ async def list_calls(
     agent_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     direction: Annotated[Literal["inbound", "outbound", "web"] | None, Query()] = None,
+    phone: Annotated[str | None, Query(max_length=32, description="Calls from or to this number")] = None,
 ) -> Page[CallOut]:
-    filters = {"agent_id": agent_id, "status": status, "direction": direction}
+    filters = {
+        "agent_id": agent_id,
+        "status": status,
+        "direction": direction,
+        "phone_hash": number_hash(ctx, phone) if phone else None,
+    }
     rows, cursor = await service.list_calls(session, principal=principal, params=pages, filters=filters)
     return Page(data=[call_out(ctx, r) for r in rows], next_cursor=cursor)
 

@@ -25,6 +25,12 @@ class CallOut(BaseModel):
     error: str | None
     latency: dict[str, Any]
     has_recording: bool = False
+    phone_number_id: str | None = None
+    carrier: str | None = None
+    carrier_call_id: str | None = Field(default=None, description="The carrier's id of the call (Twilio CallSid)")
+    from_number: str | None = Field(default=None, description="The caller (phone calls); stored encrypted")
+    to_number: str | None = Field(default=None, description="The callee (phone calls); stored encrypted")
+    answered_by: str | None = Field(default=None, description="Answering-machine detection's verdict")
     created_at: datetime
 
 
@@ -63,3 +69,16 @@ class WebCallOut(BaseModel):
     token: str = Field(description="Single use, valid for 60 s: attaches one media connection")
     websocket_url: str = Field(description="Connect here with ?token=...; PCM16 mono 16 kHz in binary frames")
     expires_at: datetime
+
+
+class OutboundCallIn(BaseModel):
+    agent_id: Annotated[str, Field(max_length=64)]
+    phone_number_id: Annotated[str, Field(max_length=64)] = Field(description="One of the org's numbers: the caller ID")
+    to: Annotated[str, Field(min_length=3, max_length=32)] = Field(description="The callee, E.164 (+14155550123)")
+    variables: dict[VariableName, VariableValue] = Field(default_factory=dict, max_length=50)
+    machine_detection: bool = Field(default=False, description="Detect answering machines (sets answered_by)")
+    ring_timeout_s: int = Field(default=30, ge=5, le=600, description="How long to let it ring")
+
+
+class TransferIn(BaseModel):
+    number: Annotated[str, Field(min_length=3, max_length=32)] = Field(description="Where to send the caller, E.164")

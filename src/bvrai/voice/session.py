@@ -32,6 +32,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
@@ -44,7 +45,7 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.workers.runner import WorkerRunner
 
 from bvrai.agents.spec import AgentSpec
-from bvrai.calls import lifecycle
+from bvrai.calls import concurrency, lifecycle
 from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.providers.builder import build_stage
@@ -53,6 +54,7 @@ from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
 from bvrai.voice.latency import TurnLatencyTracker
 from bvrai.voice.observers import LatencyObserver
+from bvrai.voice.playback import MarkEmitter, MarkReceiver, PlaybackTracker
 from bvrai.voice.prompt import fill
 from bvrai.voice.recording import StereoWavWriter
 from bvrai.voice.tools.registry import SessionTools
@@ -69,15 +71,26 @@ RECORDING_CHUNK_SECS = 2
 # noise from tripping it.
 VAD_START_SECS = 0.1
 UTTERANCE_GAP_S = 1.5
+DTMF_TIMEOUT_S = 1.5
+# Endings the agent decides; the line is hung up after them (the caller's own hang-up needs nothing).
+AGENT_ENDINGS = {"end-call-tool", "end-call-phrase", "silence-timeout", "max-duration"}
 
 
 @dataclass
 class LineFormat:
-    """The audio the line carries: what the caller sends and what they expect back."""
+    """The audio the line carries: what the caller sends and what they expect back.
+
+    A phone line (``bvrai.telephony``) also says: no browser notifications on it (``notifications``),
+    how the carrier marks playback (``playback``), that key presses reach the LLM (``dtmf``), and the
+    exact size of each outgoing audio message when the carrier wants fixed frames."""
 
     serializer: FrameSerializer
     in_rate: int
     out_rate: int
+    notifications: bool = True
+    playback: PlaybackTracker | None = None
+    dtmf: bool = False
+    fixed_audio_packet_size: int | None = None
 
 
 @dataclass
@@ -181,7 +194,7 @@ class CallSession:
 
     async def notify(self, message: dict[str, Any]) -> None:
         """Tell the client (browser, simulator) what happened, when the line can carry it."""
-        if self.worker is not None:
+        if self.worker is not None and self.line.notifications:
             await self.worker.queue_frame(OutputTransportMessageUrgentFrame(message=message))
 
     # --- ending ----------------------------------------------------------------------------------------------------
@@ -250,6 +263,7 @@ class CallSession:
                 audio_out_sample_rate=self.line.out_rate,
                 serializer=self.line.serializer,
                 add_wav_header=False,
+                fixed_audio_packet_size=self.line.fixed_audio_packet_size,
             ),
         )
         recorder = AudioBufferProcessor(
@@ -258,9 +272,16 @@ class CallSession:
             buffer_size=self.line.in_rate * 2 * 2 * RECORDING_CHUNK_SECS,
         )
         hangups = ClientMessages(on_hangup=self._caller_hung_up)
-        pipeline = Pipeline(
-            [transport.input(), hangups, stt, user_agg, llm, tts, transport.output(), recorder, assistant_agg]
-        )
+        heard: list[Any] = [transport.input(), hangups]
+        said: list[Any] = []
+        if self.line.playback is not None:
+            self.line.playback.on_interrupted = self._playback_interrupted
+            heard.append(MarkReceiver(self.line.playback))
+            said.append(MarkEmitter(self.line.playback))
+        if self.line.dtmf:
+            # Key presses become a user message ("DTMF: 123") once the caller pauses or presses #.
+            heard.append(DTMFAggregator(timeout=DTMF_TIMEOUT_S))
+        pipeline = Pipeline([*heard, stt, user_agg, llm, tts, *said, transport.output(), recorder, assistant_agg])
         self.worker = PipelineWorker(
             pipeline,
             params=PipelineParams(
@@ -287,9 +308,21 @@ class CallSession:
             self.ending.reason = self.ending.reason or "error"
         finally:
             watchdog.cancel()
+            if self.ending.reason in AGENT_ENDINGS:
+                await self._hang_up_line()
             await self._finish(
                 status=self.ending.status, reason=self.ending.reason or "caller-hangup", error=self.ending.error
             )
+
+    async def _hang_up_line(self) -> None:
+        """The agent ended the call: make sure the line is down too (a carrier call is hung up)."""
+        try:
+            await self.control.hangup()
+        except Exception as exc:
+            log.warning("line_hangup_failed", call_id=self.call.id, error=str(exc))
+
+    async def _playback_interrupted(self, report: dict[str, Any]) -> None:
+        await self.add_event("playback.interrupted", report)
 
     def _wire_events(self, transport: Any, user_agg: Any, assistant_agg: Any, recorder: Any) -> None:
         spec = self.spec
@@ -383,3 +416,4 @@ class CallSession:
             recording_key=self.recording_key if has_audio else None,
             error=error,
         )
+        await concurrency.release(self.ctx, org_id=self.call.org_id, call_id=self.call.id)

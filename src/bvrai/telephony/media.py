@@ -1,0 +1,85 @@
+"""Attaching a carrier's media stream to its call, then running the call's session on it.
+
+Each carrier module reads its own opening messages (they carry the stream's ids and the token we
+put in the answer instruction), then hands over here: the token must be valid, unspent and for a
+call of that carrier (and, when the carrier names its call, that call), or the stream is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from fastapi import WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from bvrai.agents import service as agents
+from bvrai.agents.spec import AgentSpec
+from bvrai.calls import service as calls
+from bvrai.calls.models import Call
+from bvrai.kit.context import AppContext
+from bvrai.kit.errors import Problem, Unauthorized
+from bvrai.telephony.control import CarrierCallControl
+from bvrai.telephony.service import system
+from bvrai.voice.session import CallSession, LineFormat
+
+log = structlog.get_logger(__name__)
+
+CLOSE_BAD_STREAM = 4400
+CLOSE_UNAUTHORIZED = 4401
+OPENING_TIMEOUT_S = 10.0
+
+
+class StreamRefused(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+async def read_until(websocket: WebSocket, event: str, *, key: str = "event") -> dict[str, Any]:
+    """The first JSON text message whose ``key`` is ``event`` (earlier ones, e.g. ``connected``, skipped)."""
+
+    async def _read() -> dict[str, Any]:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get(key) == event:
+                return message
+
+    try:
+        return await asyncio.wait_for(_read(), OPENING_TIMEOUT_S)
+    except (TimeoutError, WebSocketDisconnect, KeyError, RuntimeError) as exc:
+        raise StreamRefused(CLOSE_BAD_STREAM, f"no {event} message") from exc
+
+
+async def attach(ctx: AppContext, *, token: str, carrier: str, carrier_call_id: str | None) -> tuple[Call, AgentSpec]:
+    async with ctx.sessions() as db:
+        try:
+            call = await calls.attach_media(db, ctx=ctx, token=token)
+            if call.carrier != carrier or (carrier_call_id and call.carrier_call_id != carrier_call_id):
+                raise Unauthorized("the media token is for another call")
+            version = await agents.get_version(
+                db, principal=system(call.org_id), agent_id=call.agent_id, version=call.agent_version
+            )
+        except Problem as exc:
+            await db.commit()  # a spent token stays spent
+            raise StreamRefused(CLOSE_UNAUTHORIZED, exc.detail) from exc
+        await db.commit()
+    return call, AgentSpec.model_validate(version.spec)
+
+
+async def refuse(websocket: WebSocket, refused: StreamRefused) -> None:
+    log.info("carrier_stream_refused", reason=refused.reason)
+    await websocket.close(code=refused.code, reason=refused.reason)
+
+
+async def run_call(ctx: AppContext, websocket: WebSocket, *, call: Call, spec: AgentSpec, line: LineFormat) -> None:
+    control = CarrierCallControl(ctx, call)
+    session = CallSession(ctx=ctx, call=call, spec=spec, websocket=websocket, line=line, control=control)
+    control.session = session
+    await session.run()
