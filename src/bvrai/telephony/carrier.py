@@ -67,16 +67,4 @@ def client_for(account: CarrierAccount) -> CarrierClient:
         from bvrai.telephony.twilio import TwilioClient
 
         return TwilioClient(account)
-    if account.carrier == "telnyx":
-        from bvrai.telephony.telnyx import TelnyxClient
-
-        return TelnyxClient(account)
-    if account.carrier == "plivo":
-        from bvrai.telephony.plivo import PlivoClient
-
-        return PlivoClient(account)
-    if account.carrier == "vonage":
-        from bvrai.telephony.vonage import VonageClient
-
-        return VonageClient(account)
-    raise CarrierError(f"unknown carrier {account.carrier!r}")
+    raise CarrierError(f"calls through {account.carrier!r} are not supported")
