@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.calls.models import Call, CallEvent, CallMessage
@@ -84,9 +85,13 @@ async def finish(
             call.status = status
         return call
     call.status = status
-    call.end_reason = call.end_reason or end_reason
+    # In SQL, not from the row read above: a hang-up or transfer in flight (another transaction that
+    # holds the row) writes its reason first, and this keeps it.
+    call.end_reason = func.coalesce(Call.end_reason, end_reason)  # type: ignore[assignment]
     call.ended_at = now
     call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
+    await session.flush()
+    await session.refresh(call, ["end_reason"])
     await add_event(session, call=call, type="call.ended", data={"status": status, "end_reason": call.end_reason})
     return call
 
@@ -109,8 +114,12 @@ async def apply_carrier_status(
     if answered_by:
         call.answered_by = answered_by
     if call.ended_at is not None:
-        if status in ENDED and duration_s is not None and call.status == "completed":
-            call.duration_s = duration_s  # the carrier's own count wins: it is what gets billed
+        if status in ENDED:
+            # The session saw the end first (the stream stopped); the carrier's word is still recorded,
+            # and its own count of the duration wins: it is what gets billed.
+            if duration_s is not None and call.status == "completed":
+                call.duration_s = duration_s
+            await add_event(session, call=call, type="call.status", data={"status": status, **(data or {})})
         return False
     if status in ENDED:
         call.status = status

@@ -393,15 +393,19 @@ def _require_live_phone_call(call: Call) -> str:
 
 
 async def hangup(session: AsyncSession, *, ctx: AppContext, call: Call, reason: str | None = "api-hangup") -> None:
-    """Ask the carrier to end the call; the carrier's stream stop and status callback then end it here."""
+    """Ask the carrier to end the call; the carrier's stream stop and status callback then end it here.
+
+    The reason is written (and the row locked) before the carrier is asked, so the session ending on
+    the carrier's stop finds it and keeps it."""
     carrier_call_id = _require_live_phone_call(call)
+    if reason:
+        call.end_reason = call.end_reason or reason
+    await lifecycle.add_event(session, call=call, type="call.hangup", data={"by": reason or "agent"})
+    await session.flush()
     try:
         await client_for(await call_account(session, ctx=ctx, call=call)).hangup(carrier_call_id)
     except CarrierError as exc:
         raise _carrier_problem(exc) from exc
-    if reason:
-        call.end_reason = call.end_reason or reason
-    await lifecycle.add_event(session, call=call, type="call.hangup", data={"by": reason or "agent"})
 
 
 async def transfer(session: AsyncSession, *, ctx: AppContext, call: Call, number: str) -> None:
@@ -411,12 +415,13 @@ async def transfer(session: AsyncSession, *, ctx: AppContext, call: Call, number
     except ValueError as exc:
         raise ValidationFailed(str(exc), errors=[{"loc": ["number"], "msg": str(exc), "type": "value_error"}]) from exc
     carrier_call_id = _require_live_phone_call(call)
+    call.end_reason = "transferred"
+    await lifecycle.add_event(session, call=call, type="call.transferred", data={"to": target})
+    await session.flush()
     try:
         await client_for(await call_account(session, ctx=ctx, call=call)).transfer(carrier_call_id, target)
     except CarrierError as exc:
         raise _carrier_problem(exc) from exc
-    call.end_reason = "transferred"
-    await lifecycle.add_event(session, call=call, type="call.transferred", data={"to": target})
 
 
 def numbers_of(ctx: AppContext, call: Call) -> tuple[str | None, str | None]:

@@ -44,7 +44,7 @@ class TwilioClient:
             async with httpx.AsyncClient(timeout=TIMEOUT, auth=(self.account_sid, self.auth_token)) as http:
                 r = await http.request(method, self._url(path), data=data, params=params)
         except httpx.HTTPError as exc:
-            raise CarrierError(f"Twilio is unreachable: {exc}") from exc
+            raise CarrierError(f"Twilio is unreachable: {exc!r}") from exc
         try:
             body: dict[str, Any] = r.json() if r.content else {}
         except ValueError:

@@ -5,7 +5,8 @@ the caller heard. ``MarkEmitter`` (just before the transport's output) puts a na
 outgoing stream after every utterance and every ``MARK_EVERY_MS`` of audio; the carrier echoes a mark
 once the audio before it has played (Twilio ``mark``, Telnyx ``mark``, Vonage ``notify``, Plivo
 ``checkpoint``). ``MarkReceiver`` (just after the input) reads the echoes. On a barge-in the tracker
-knows how much audio had been sent and how much the caller had heard, and reports both.
+knows how much audio the agent had queued for the caller and how much the caller had heard, and
+reports both.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class PlaybackTracker:
         """The caller barged in: marks still pending were flushed unplayed, and their echoes mean nothing."""
         if not self._pending and self.played_ms >= self.sent_ms:
             return
-        report = {"audio_sent_ms": round(self.sent_ms), "audio_played_ms": round(self.played_ms)}
+        report = {"audio_queued_ms": round(self.sent_ms), "audio_played_ms": round(self.played_ms)}
         self._pending.clear()
         self.played_ms = self.sent_ms  # nothing queued any more: the next audio starts from here
         if self.on_interrupted is not None:

@@ -272,12 +272,13 @@ class CallSession:
             buffer_size=self.line.in_rate * 2 * 2 * RECORDING_CHUNK_SECS,
         )
         hangups = ClientMessages(on_hangup=self._caller_hung_up)
-        heard: list[Any] = [transport.input(), hangups]
+        heard: list[Any] = [transport.input()]
         said: list[Any] = []
         if self.line.playback is not None:
             self.line.playback.on_interrupted = self._playback_interrupted
             heard.append(MarkReceiver(self.line.playback))
             said.append(MarkEmitter(self.line.playback))
+        heard.append(hangups)
         if self.line.dtmf:
             # Key presses become a user message ("DTMF: 123") once the caller pauses or presses #.
             heard.append(DTMFAggregator(timeout=DTMF_TIMEOUT_S))
