@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from bvrai.audit.repository import AuditRepository
 from bvrai.audit.schemas import ChainProblem, VerifyReport
 from bvrai.kit.db import utcnow
 from bvrai.kit.ids import new_id
+from bvrai.kit.pagination import PageParams
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,10 @@ async def verify(session: AsyncSession, *, org_id: str) -> VerifyReport:
             problems.append(ChainProblem(id=row.id, seq=row.seq, reason="row content does not match its hash"))
         expected_prev, expected_seq = row.hash, row.seq + 1
     return VerifyReport(valid=not problems, checked=checked, problems=problems)
+
+
+async def list_logs(
+    session: AsyncSession, *, org_id: str, params: PageParams, action: str | None = None, target_id: str | None = None
+) -> tuple[Sequence[AuditLog], str | None]:
+    """The org's audit rows, newest first."""
+    return await AuditRepository(session).list(org_id, params, action=action, target_id=target_id)

@@ -26,8 +26,17 @@ class CallRepository(Repository):
         status: str | None = None,
         direction: str | None = None,
         phone_hash: str | None = None,
+        end_reason: str | None = None,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> tuple[list[Call], str | None]:
         stmt = scoped(Call, org_id)
+        if end_reason:
+            stmt = stmt.where(Call.end_reason == end_reason)
+        if created_from:
+            stmt = stmt.where(Call.created_at >= created_from)
+        if created_before:
+            stmt = stmt.where(Call.created_at < created_before)
         if phone_hash:
             stmt = stmt.where(or_(Call.from_hash == phone_hash, Call.to_hash == phone_hash))
         if agent_id:

@@ -12,12 +12,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.identity.permissions import permissions_for
 from bvrai.identity.principal import Principal
 from bvrai.identity.repository import IdentityRepository
 from bvrai.identity.tokens import API_KEY_PREFIX, InvalidToken, decode_access_token, hash_token
-from bvrai.kit.context import Ctx, Session, client_ip
+from bvrai.kit.context import AppContext, Ctx, Session, client_ip
 from bvrai.kit.db import utcnow
 from bvrai.kit.errors import Unauthorized
 
@@ -55,23 +56,29 @@ async def authenticate(
         )
         await ctx.limiter.hit(ctx.settings.rate_limit_api, "api", "key", key.id)
     else:
-        try:
-            claims = decode_access_token(token, secret=ctx.secret_key)
-        except InvalidToken as exc:
-            raise Unauthorized("invalid or expired access token") from exc
-        membership = await repo.active_membership(org_id=claims.org_id, user_id=claims.user_id)
-        if membership is None:
-            raise Unauthorized("the token's user is no longer a member of its organization")
-        principal = Principal(
-            org_id=claims.org_id,
-            role=membership.role,
-            permissions=permissions_for(membership.role),
-            user_id=claims.user_id,
-            ip=ip,
-        )
-        await ctx.limiter.hit(ctx.settings.rate_limit_api, "api", "user", claims.user_id)
+        principal = await user_principal(session, ctx=ctx, access_token=token, ip=ip)
     await ctx.limiter.hit(ctx.settings.rate_limit_org, "api", "org", principal.org_id)
     return principal
+
+
+async def user_principal(session: AsyncSession, *, ctx: AppContext, access_token: str, ip: str) -> Principal:
+    """The user and org a JWT access token names, with the permissions of their current role
+    (the dashboard's session cookie holds the same token as the API's bearer header)."""
+    try:
+        claims = decode_access_token(access_token, secret=ctx.secret_key)
+    except InvalidToken as exc:
+        raise Unauthorized("invalid or expired access token") from exc
+    membership = await IdentityRepository(session).active_membership(org_id=claims.org_id, user_id=claims.user_id)
+    if membership is None:
+        raise Unauthorized("the token's user is no longer a member of its organization")
+    await ctx.limiter.hit(ctx.settings.rate_limit_api, "api", "user", claims.user_id)
+    return Principal(
+        org_id=claims.org_id,
+        role=membership.role,
+        permissions=permissions_for(membership.role),
+        user_id=claims.user_id,
+        ip=ip,
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]

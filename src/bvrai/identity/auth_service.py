@@ -20,7 +20,7 @@ from bvrai.identity.schemas import LoginIn, OrganizationOut, SignupIn, TokenPair
 from bvrai.identity.tokens import REFRESH_PREFIX, hash_token, issue_access_token, new_opaque_token
 from bvrai.kit.context import AppContext
 from bvrai.kit.db import utcnow
-from bvrai.kit.errors import Conflict, Unauthorized
+from bvrai.kit.errors import Conflict, NotFound, Unauthorized
 from bvrai.kit.ids import new_id
 
 
@@ -136,3 +136,21 @@ async def logout(session: AsyncSession, *, ctx: AppContext, refresh_token: str) 
     token = await repo.refresh_token_by_hash(hash_token(ctx.secret_key, refresh_token, purpose="refresh"))
     if token is not None:
         await repo.revoke_family(token.family_id, utcnow())
+
+
+async def switch_organization(
+    session: AsyncSession, *, ctx: AppContext, refresh_token: str, organization_id: str
+) -> TokenPair:
+    """A new session in another of the user's organizations; the current login's tokens are revoked."""
+    repo = IdentityRepository(session)
+    now = utcnow()
+    token = await repo.refresh_token_by_hash(hash_token(ctx.secret_key, refresh_token, purpose="refresh"))
+    if token is None or token.revoked_at is not None or token.used_at is not None or token.expires_at <= now:
+        raise Unauthorized("your session has ended; log in again")
+    user = await repo.user(token.user_id)
+    membership = await repo.active_membership(org_id=organization_id, user_id=token.user_id)
+    org = await repo.organization(organization_id)
+    if user is None or membership is None or org is None:
+        raise NotFound("organization not found")
+    await repo.revoke_family(token.family_id, now)
+    return await issue_tokens(session, ctx=ctx, user=user, org=org, role=membership.role)

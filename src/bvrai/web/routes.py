@@ -1,29 +1,36 @@
-"""Dashboard page routes, and the static folder they load their scripts and styles from."""
+"""The dashboard under /app: its pages, and the static folder they load scripts and styles from.
+
+Pages are server-rendered (Jinja2, with htmx for partial updates) and authenticate with the session
+cookies of ``bvrai.web.session``; each domain's pages live in their own module.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
-from bvrai import __version__
+from bvrai.web import agent_pages, auth_pages, call_pages, settings_pages
+from bvrai.web.rendering import HERE, render
+from bvrai.web.session import WebRoute
 
-HERE = FilePath(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-
-# Pages authenticate in the browser (the token goes in the API calls the page makes), so the HTML
-# itself is public and holds nothing but the id from its own URL.
 router = APIRouter(include_in_schema=False)
 router.mount("/app/static", StaticFiles(directory=HERE / "static"), name="web_static")
+for pages in (auth_pages, call_pages, agent_pages, settings_pages):
+    router.include_router(pages.router)
 
+public = APIRouter(route_class=WebRoute, include_in_schema=False)
 AgentId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-@router.get("/app/talk/{agent_id}", response_class=HTMLResponse)
-async def talk_page(request: Request, agent_id: AgentId) -> HTMLResponse:
+# Talk to an agent with an API key or access token pasted in the page (for a server without the
+# dashboard's session, or to try a key). The HTML holds nothing but the id from its own URL.
+@public.get("/app/talk/{agent_id}")
+async def talk_page(request: Request, agent_id: AgentId) -> Response:
     """Talk to an agent from the browser: microphone in, the agent's voice out, the transcript live."""
-    return templates.TemplateResponse(request, "talk.html", {"agent_id": agent_id, "version": __version__})
+    return await render(request, "talk.html", {"agent_id": agent_id})
+
+
+router.include_router(public)

@@ -14,6 +14,9 @@ const statusLine = document.getElementById("status");
 const transcript = document.getElementById("transcript");
 const latencyList = document.getElementById("latency");
 const agentId = form.dataset.agentId;
+// Signed in to the dashboard: the session cookie authenticates, through the page's own start URL.
+const startUrl = form.dataset.startUrl;
+const callLink = document.getElementById("call-link");
 
 const ROLE_NAMES = { user: "You", assistant: "Agent", tool: "Tool" };
 const CLOSE_REASONS = {
@@ -21,8 +24,10 @@ const CLOSE_REASONS = {
   4404: "The call was not found.",
 };
 
-tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? "";
-tokenInput.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim()));
+if (tokenInput) {
+  tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? "";
+  tokenInput.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim()));
+}
 
 function setStatus(text, { error = false } = {}) {
   statusLine.textContent = text;
@@ -32,7 +37,7 @@ function setStatus(text, { error = false } = {}) {
 function setInCall(inCall) {
   button.textContent = inCall ? "Hang up" : "Start call";
   button.classList.toggle("hangup", inCall);
-  tokenInput.disabled = inCall;
+  if (tokenInput) tokenInput.disabled = inCall;
 }
 
 /** Plays the agent's audio gaplessly by scheduling one buffer source per chunk; clear() drops it all. */
@@ -98,11 +103,13 @@ async function openMicrophone() {
 }
 
 async function startWebCall(token) {
-  const response = await fetch("/v1/web-calls", {
-    method: "POST",
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ agent_id: agentId, variables: {} }),
-  });
+  const response = startUrl
+    ? await fetch(startUrl, { method: "POST", headers: { "X-CSRF-Token": form.dataset.csrf }, credentials: "same-origin" })
+    : await fetch("/v1/web-calls", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ agent_id: agentId, variables: {} }),
+      });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail || body.title || `The server answered ${response.status}.`);
   return body;
@@ -154,6 +161,7 @@ class Call {
     this.player = new Player(this.ctx);
     setStatus("Starting the call…");
     const started = await startWebCall(token);
+    this.callId = started.call?.id;
     this.ws = new WebSocket(`${started.websocket_url}?token=${encodeURIComponent(started.token)}`);
     this.ws.binaryType = "arraybuffer";
     this.mic.port.onmessage = ({ data }) => {
@@ -200,6 +208,10 @@ class Call {
     setTimeout(() => this.ctx?.close(), remaining * 1000 + 100);
     setStatus(text, { error });
     setInCall(false);
+    if (callLink && this.callId) {
+      callLink.href = `/app/calls/${this.callId}`;
+      callLink.hidden = false;
+    }
     if (call === this) call = null;
   }
 }
@@ -212,8 +224,9 @@ form.addEventListener("submit", async (event) => {
     call.hangUp();
     return;
   }
-  const token = tokenInput.value.trim();
-  sessionStorage.setItem(TOKEN_KEY, token);
+  const token = tokenInput ? tokenInput.value.trim() : "";
+  if (tokenInput) sessionStorage.setItem(TOKEN_KEY, token);
+  if (callLink) callLink.hidden = true;
   transcript.replaceChildren();
   latencyList.replaceChildren();
   call = new Call();

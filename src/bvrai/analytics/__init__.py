@@ -1,0 +1,1 @@
+"""Aggregate queries over calls: the overview KPIs and charts."""
