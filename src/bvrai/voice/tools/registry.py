@@ -16,6 +16,7 @@ from pipecat.services.llm_service import FunctionCallParams
 from bvrai.agents.spec import AgentSpec, EndCallTool, HttpTool, SearchKnowledgeBaseTool, SendDtmfTool, TransferCallTool
 from bvrai.voice.control import CallControl
 from bvrai.voice.tools import builtin
+from bvrai.voice.tools.knowledge import KnowledgeContext, call_search
 
 if TYPE_CHECKING:
     from bvrai.voice.session import CallSession
@@ -44,12 +45,28 @@ class SessionTools:
                 self._add(builtin.transfer_call_tool(self.control, destinations))
             elif isinstance(tool, SendDtmfTool):
                 self._add(builtin.send_dtmf_tool(self.control))
-            elif isinstance(tool, SearchKnowledgeBaseTool):
-                self._add(builtin.search_knowledge_tool(builtin.no_knowledge, list(self.spec.knowledge_base_ids)))
+            elif isinstance(tool, SearchKnowledgeBaseTool) and tool.mode in ("tool", "both"):
+                search = call_search(self.session, top_k=tool.top_k)
+                self._add(builtin.search_knowledge_tool(search, list(self.spec.knowledge_base_ids)))
             elif isinstance(tool, HttpTool):
                 self._add(await self._http_tool(tool))
         for name in self._handlers:
             llm.register_function(name, self._dispatch)
+
+    def knowledge_context(self, prompt: str) -> KnowledgeContext | None:
+        """The automatic-context processor, when the agent's knowledge tool asks for it."""
+        tool = next(
+            (t for t in self.spec.tools if isinstance(t, SearchKnowledgeBaseTool) and t.mode in ("auto", "both")), None
+        )
+        if tool is None:
+            return None
+        search = call_search(self.session, top_k=tool.top_k)
+        kb_ids = list(self.spec.knowledge_base_ids)
+
+        async def by_query(query: str) -> list[dict[str, Any]]:
+            return await search(query=query, knowledge_base_ids=kb_ids)
+
+        return KnowledgeContext(search=by_query, prompt=prompt)
 
     async def _end_after_reply(self, reason: str) -> None:
         await self.session.end("end-call-tool")

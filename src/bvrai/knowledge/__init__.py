@@ -1,0 +1,1 @@
+"""Knowledge bases: documents ingested into chunks and vectors, and hybrid retrieval over them."""

@@ -1,0 +1,255 @@
+"""/v1/knowledge-bases: knowledge bases, their documents (upload or URL), re-ingest, search."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from bvrai.identity.auth import require
+from bvrai.identity.principal import Principal
+from bvrai.kit.context import Ctx, Session
+from bvrai.kit.errors import BadRequest, ValidationFailed, problem_responses
+from bvrai.kit.pagination import Page, PageParams, page_params
+from bvrai.knowledge import retrieval, service
+from bvrai.knowledge.schemas import (
+    DocumentOut,
+    DocumentUrlIn,
+    KnowledgeBaseIn,
+    KnowledgeBaseOut,
+    KnowledgeBasePatch,
+    SearchHit,
+    SearchIn,
+    SearchOut,
+)
+
+router = APIRouter(prefix="/v1/knowledge-bases", tags=["knowledge bases"])
+
+Reader = Annotated[Principal, Depends(require("knowledge_bases:read"))]
+Writer = Annotated[Principal, Depends(require("knowledge_bases:write"))]
+Pages = Annotated[PageParams, Depends(page_params)]
+KbId = Annotated[str, Path(max_length=64)]
+DocId = Annotated[str, Path(max_length=64)]
+READ = problem_responses(401, 403, 404, 422, 429)
+WRITE = problem_responses(401, 403, 404, 409, 422, 429)
+# Multipart framing around the file: the limit applies to the file, the body may be this much larger.
+MULTIPART_OVERHEAD = 64 * 1024
+
+UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083},
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                },
+                "required": ["url"],
+                "additionalProperties": False,
+            }
+        },
+    },
+}
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def _wake_ingestion(request: Request) -> None:
+    runner = getattr(request.app.state, "knowledge_runner", None)
+    if runner is not None:
+        runner.wake()
+
+
+@router.post("", response_model=KnowledgeBaseOut, status_code=201, responses=problem_responses(401, 403, 422, 429))
+async def create_knowledge_base(data: KnowledgeBaseIn, principal: Writer, session: Session) -> KnowledgeBaseOut:
+    """Create a knowledge base; its embedding model is fixed from now on."""
+    return KnowledgeBaseOut.of(await service.create_knowledge_base(session, principal=principal, data=data))
+
+
+@router.get("", response_model=Page[KnowledgeBaseOut], responses=problem_responses(400, 401, 403, 422, 429))
+async def list_knowledge_bases(principal: Reader, session: Session, pages: Pages) -> Page[KnowledgeBaseOut]:
+    rows, cursor = await service.list_knowledge_bases(session, principal=principal, params=pages)
+    return Page(data=[KnowledgeBaseOut.of(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/{kb_id}", response_model=KnowledgeBaseOut, responses=READ)
+async def get_knowledge_base(kb_id: KbId, principal: Reader, session: Session) -> KnowledgeBaseOut:
+    return KnowledgeBaseOut.of(await service.get_knowledge_base(session, principal=principal, kb_id=kb_id))
+
+
+@router.patch("/{kb_id}", response_model=KnowledgeBaseOut, responses=WRITE)
+async def update_knowledge_base(
+    kb_id: KbId, patch: KnowledgeBasePatch, principal: Writer, session: Session
+) -> KnowledgeBaseOut:
+    """Rename or describe; the embedding model cannot change (create a new knowledge base instead)."""
+    kb = await service.update_knowledge_base(session, principal=principal, kb_id=kb_id, patch=patch)
+    return KnowledgeBaseOut.of(kb)
+
+
+@router.delete("/{kb_id}", status_code=204, responses=WRITE)
+async def delete_knowledge_base(kb_id: KbId, principal: Writer, session: Session, ctx: Ctx) -> Response:
+    """Delete the knowledge base, its documents, files and vectors."""
+    await service.delete_knowledge_base(session, ctx=ctx, principal=principal, kb_id=kb_id)
+    return Response(status_code=204)
+
+
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    seen = 0
+    async for chunk in stream:
+        seen += len(chunk)
+        if seen > limit:
+            raise service.PayloadTooLarge(f"the upload is over the {limit - MULTIPART_OVERHEAD}-byte limit")
+        yield chunk
+
+
+async def _receive_upload(request: Request, ctx: Any, principal: Principal, kb_id: str) -> tuple[str, Any, str, str]:
+    """Stream the multipart body to disk, counting bytes; refuse past the limit without reading on."""
+    limit = ctx.settings.knowledge_max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise service.PayloadTooLarge(f"the upload is {declared} bytes, over the {limit}-byte limit")
+    parser = MultiPartParser(
+        request.headers, _limited(request.stream(), limit + MULTIPART_OVERHEAD), max_files=1, max_fields=5
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise BadRequest(f"invalid multipart body: {exc.message}") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed("file: a file part named 'file' is required")
+    try:
+        doc_id, target = service.staging_path(ctx, principal=principal, kb_id=kb_id)
+        size = await asyncio.to_thread(service.copy_upload, upload.file, target)
+    finally:
+        await form.close()
+    if size > limit:
+        target.unlink(missing_ok=True)
+        raise service.PayloadTooLarge(f"the file is {size} bytes, over the {limit}-byte limit")
+    return doc_id, target, upload.filename or "", upload.content_type or ""
+
+
+@router.post(
+    "/{kb_id}/documents",
+    response_model=DocumentOut,
+    status_code=202,
+    responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429),
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def add_document(
+    kb_id: KbId, request: Request, principal: Writer, session: Session, ctx: Ctx, background: BackgroundTasks
+) -> DocumentOut:
+    """Add a document: a file (multipart field ``file``: PDF, DOCX, HTML, Markdown, CSV or text; the type
+    is read from the content) or ``{"url": ...}`` (fetched now through the SSRF guard). It is queued
+    for ingestion; poll the document for ``status`` and ``progress``."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "application/json":
+        try:
+            data = DocumentUrlIn.model_validate(_json(await request.body()))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValidationFailed(f"{where}: {first['msg']}" if where else first["msg"]) from None
+        doc = await service.add_url(session, ctx=ctx, principal=principal, kb_id=kb_id, data=data)
+    elif content_type == "multipart/form-data":
+        await service.get_knowledge_base(session, principal=principal, kb_id=kb_id)
+        doc_id, stored, filename, declared = await _receive_upload(request, ctx, principal, kb_id)
+        try:
+            doc = await service.add_upload(
+                session,
+                ctx=ctx,
+                principal=principal,
+                kb_id=kb_id,
+                doc_id=doc_id,
+                stored=stored,
+                filename=filename,
+                declared_type=declared,
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                stored.unlink(missing_ok=True)
+            raise
+    else:
+        raise service.UnsupportedMediaType("send multipart/form-data with a 'file' part, or JSON with a 'url'")
+    background.add_task(_wake_ingestion, request)
+    return DocumentOut.of(doc)
+
+
+@router.get("/{kb_id}/documents", response_model=Page[DocumentOut], responses=READ)
+async def list_documents(kb_id: KbId, principal: Reader, session: Session, pages: Pages) -> Page[DocumentOut]:
+    rows, cursor = await service.list_documents(session, principal=principal, kb_id=kb_id, params=pages)
+    return Page(data=[DocumentOut.of(r) for r in rows], next_cursor=cursor)
+
+
+@router.get("/{kb_id}/documents/{document_id}", response_model=DocumentOut, responses=READ)
+async def get_document(kb_id: KbId, document_id: DocId, principal: Reader, session: Session) -> DocumentOut:
+    """A document with its ingestion status, progress and, when it failed, the reason."""
+    doc = await service.get_document(session, principal=principal, kb_id=kb_id, doc_id=document_id)
+    return DocumentOut.of(doc)
+
+
+@router.delete("/{kb_id}/documents/{document_id}", status_code=204, responses=WRITE)
+async def delete_document(kb_id: KbId, document_id: DocId, principal: Writer, session: Session, ctx: Ctx) -> Response:
+    """Delete a document, its file and its vectors."""
+    await service.delete_document(session, ctx=ctx, principal=principal, kb_id=kb_id, doc_id=document_id)
+    return Response(status_code=204)
+
+
+@router.post("/{kb_id}/documents/{document_id}/reingest", response_model=DocumentOut, status_code=202, responses=WRITE)
+async def reingest_document(
+    kb_id: KbId, document_id: DocId, request: Request, principal: Writer, session: Session, background: BackgroundTasks
+) -> DocumentOut:
+    """Queue the document for ingestion again (after a failure, or to apply new chunking)."""
+    doc = await service.reingest_document(session, principal=principal, kb_id=kb_id, doc_id=document_id)
+    background.add_task(_wake_ingestion, request)
+    return DocumentOut.of(doc)
+
+
+@router.post("/{kb_id}/search", response_model=SearchOut, responses=problem_responses(401, 403, 404, 422, 429, 503))
+async def search(kb_id: KbId, data: SearchIn, principal: Reader, session: Session, ctx: Ctx) -> SearchOut:
+    """Search the knowledge base as an agent would: hybrid (vector + keyword, fused) by default."""
+    timings = retrieval.Timings()
+    results = await service.search(
+        session,
+        ctx=ctx,
+        principal=principal,
+        kb_id=kb_id,
+        query=data.query,
+        top_k=data.top_k,
+        mode=data.mode,
+        timings=timings,
+    )
+    hits = [
+        SearchHit(
+            document_id=r.document_id,
+            knowledge_base_id=r.knowledge_base_id,
+            chunk_id=r.chunk_id,
+            position=r.position,
+            text=r.text,
+            score=r.score,
+            vector_rank=r.vector_rank,
+            keyword_rank=r.keyword_rank,
+        )
+        for r in results
+    ]
+    return SearchOut(data=hits, embed_ms=round(timings.embed_ms, 2), search_ms=round(timings.search_ms, 2))
