@@ -5,8 +5,8 @@ from bvrai.audit.models import AuditLog
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
-from bvrai.telephony.models import PhoneNumber
 from bvrai.knowledge.models import KnowledgeBase, KnowledgeDocument
+from bvrai.telephony.models import PhoneNumber
 
 __all__ = [
     "Agent",
