@@ -25,6 +25,7 @@ from bvrai.identity.auth_routes import router as auth_router
 from bvrai.identity.routes import router as identity_router
 from bvrai.kit.context import AppContext
 from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_handlers, problem_responses
+from bvrai.kit.jobs import JobRunner
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
 from bvrai.knowledge.jobs import IngestionRunner
@@ -37,6 +38,10 @@ from bvrai.voice.routes import router as media_router
 from bvrai.web.routes import router as web_router
 
 Role = Literal["all", "api", "media"]
+
+# Modules that define background tasks (``bvrai.kit.jobs.task``/``periodic``); imported by every
+# process that enqueues or runs jobs.
+JOB_MODULES = ("bvrai.calls.jobs",)
 
 API_DESCRIPTION = """
 Self-hostable voice-AI agent platform.
@@ -56,12 +61,15 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     settings = settings or Settings()
     configure_logging(json=settings.env == "production")
     ctx = AppContext.create(settings)
+    # All-in-one runs the jobs itself; API and media processes enqueue them for `bvrai worker`.
+    runner = JobRunner(ctx, consume=role == "all", modules=JOB_MODULES)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm = settings.warm_up_models and role in ("all", "media")
         warming = asyncio.create_task(_warm_up(settings)) if warm else None
         ingestion = _start_ingestion(app, ctx) if settings.knowledge_ingest_in_process and role == "all" else None
+        await runner.start()
         try:
             yield
         finally:
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             if ingestion is not None:
                 await ingestion.stop()
             await close_stores()
+            await runner.stop()
             await ctx.close()
 
     app = FastAPI(
@@ -81,6 +90,7 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.jobs = runner
     install_problem_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -196,6 +196,26 @@ def media(host: HostOption = None, port: PortOption = None) -> None:
 
 
 @app.command()
+def worker() -> None:
+    """Run background jobs (webhook deliveries, post-call analysis, campaign dialing) until stopped.
+
+    With BVRAI_REDIS_URL set, any number of workers share the work; without it, the worker polls the
+    database. Stop with SIGTERM or Ctrl-C.
+    """
+    from bvrai.app import JOB_MODULES
+    from bvrai.kit.jobs_worker import run_worker
+    from bvrai.kit.logging import configure_logging
+
+    settings = load_settings()
+    with user_errors(settings):
+        prepare(settings, run_migrations=False)
+    configure_logging(json=settings.env == "production")
+    out.print("bvrai worker: running background jobs (Ctrl-C to stop)")
+    with user_errors(settings):
+        asyncio.run(run_worker(settings, modules=JOB_MODULES))
+
+
+@app.command()
 def version() -> None:
     """Print the installed version."""
     out.print(f"bvrai {__version__}")

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     knowledge_sweep_s: float = 10.0
     # Run ingestion in this process (bvrai serve and tests); off for an api process when workers ingest.
     knowledge_ingest_in_process: bool = True
+    # Background jobs (docs/jobs.md): the sweeper's period, how long a claimed job is its worker's,
+    # the Redis list the workers share, and how many jobs one process runs at once.
+    job_poll_s: float = 1.0
+    job_lease_s: float = 120.0
+    job_queue: str = "bvrai:jobs"
+    job_concurrency: int = 20
+    # A browser call still queued this long after it was created (nobody connected) is canceled.
+    web_call_connect_timeout_s: float = 120.0
 
     seed_demo: bool = True
     # Load the local models while the server starts, so the first call does not wait for them.

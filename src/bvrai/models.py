@@ -5,6 +5,7 @@ from bvrai.audit.models import AuditLog
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
+from bvrai.kit.jobs_models import Job
 from bvrai.knowledge.models import KnowledgeBase, KnowledgeDocument
 from bvrai.telephony.models import PhoneNumber
 
@@ -19,6 +20,7 @@ __all__ = [
     "CallMessage",
     "Credential",
     "Invitation",
+    "Job",
     "KnowledgeBase",
     "KnowledgeDocument",
     "Membership",

@@ -79,3 +79,17 @@ class CallRepository(Repository):
     async def events(self, org_id: str, call_id: str) -> Sequence[CallEvent]:
         stmt = scoped(CallEvent, org_id).where(CallEvent.call_id == call_id).order_by(CallEvent.id)
         return (await self.session.scalars(stmt)).all()
+
+    async def expire_unconnected_web_calls(self, *, created_before: datetime, now: datetime) -> int:
+        """Web calls still queued that no media connection ever attached to: canceled, for every org."""
+        stmt = (
+            update(Call)
+            .where(
+                Call.direction == "web",
+                Call.status == "queued",
+                Call.media_attached_at.is_(None),
+                Call.created_at < created_before,
+            )
+            .values(status="canceled", end_reason="never-connected", ended_at=now, duration_s=0.0, updated_at=now)
+        )
+        return int((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
