@@ -7,10 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from ulid import ULID
 
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.kit.db import utcnow
 from bvrai.kit.ids import new_id
+from bvrai.kit.storage import LocalStorage
 
 TURNS = [
     {"transcript_ms": 320, "llm_first_token_ms": 610, "tts_first_audio_ms": 700, "bot_started_ms": 760},
@@ -19,7 +22,7 @@ TURNS = [
 
 
 async def add_call(
-    app: FastAPI,
+    app: FastAPI | None,
     *,
     org_id: str,
     agent_id: str,
@@ -30,10 +33,14 @@ async def add_call(
     duration_s: float = 42.0,
     latency: dict[str, Any] | None = None,
     recording: bool = False,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+    storage: LocalStorage | None = None,
 ) -> str:
-    ctx = app.state.ctx
-    call_id = new_id("call")
+    """Through the app's own database and storage, or (for a server in another thread) the given ones."""
+    sessions = sessions or app.state.ctx.sessions  # type: ignore[union-attr]
+    storage = storage or app.state.ctx.storage  # type: ignore[union-attr]
     when = created_at or utcnow()
+    call_id = f"call_{str(ULID.from_datetime(when)).lower()}"  # like new_id, at the call's creation time
     call = Call(
         id=call_id,
         org_id=org_id,
@@ -52,13 +59,13 @@ async def add_call(
     )
     if recording:
         key = f"recordings/{org_id}/{call_id}.wav"
-        with wave.open(str(ctx.storage.writable_path(key)), "wb") as wav:
+        with wave.open(str(storage.writable_path(key)), "wb") as wav:
             wav.setnchannels(2)
             wav.setsampwidth(2)
             wav.setframerate(16000)
             wav.writeframes(b"\x00\x00\x00\x00" * 16000 * 3)
         call.recording_key = key
-    async with ctx.sessions() as session:
+    async with sessions() as session:
         session.add(call)
         await session.flush()
         lines = [

@@ -36,7 +36,7 @@ async def test_a_key_needs_a_name(web_owner: WebUser) -> None:
 async def test_the_owner_invites_and_manages_the_team(web_owner: WebUser, client: Any) -> None:
     r = await web_owner.post("/app/team/invitations", {"email": "sam@example.com", "role": "viewer"})
     assert r.status_code == 201 and "Invitation for sam@example.com created" in r.text
-    token = re.search(r"<code>(bvr_inv_[^<]+)</code>", r.text).group(1)
+    token = re.search(r"token=(bvr_inv_[^<]+)</code>", r.text).group(1)
     assert (
         await client.post("/v1/invitations/accept", json={"token": token, "password": "sam password 1"})
     ).status_code == 201
@@ -76,7 +76,7 @@ async def test_the_audit_log_lists_changes_and_verifies_its_chain(web_owner: Web
 
 async def test_a_viewer_gets_no_settings_controls(web_owner: WebUser, web_clients: Any, client: Any) -> None:
     r = await web_owner.post("/app/team/invitations", {"email": "vic@example.com", "role": "viewer"})
-    token = re.search(r"<code>(bvr_inv_[^<]+)</code>", r.text).group(1)
+    token = re.search(r"token=(bvr_inv_[^<]+)</code>", r.text).group(1)
     await client.post("/v1/invitations/accept", json={"token": token, "password": "vic password 1"})
     viewer = WebUser(web_clients(), "vic@example.com", "vic password 1")
     await viewer.get("/app/login")
@@ -87,3 +87,21 @@ async def test_a_viewer_gets_no_settings_controls(web_owner: WebUser, web_client
         assert (await viewer.get(url)).status_code == 403
     nav = team.text.split('<nav class="side"')[1].split("</nav>")[0]
     assert "Agents" in nav and "Audit log" not in nav and "Credentials" not in nav
+
+
+async def test_an_invitee_joins_from_the_link(web_owner: WebUser, web_clients: Any) -> None:
+    r = await web_owner.post("/app/team/invitations", {"email": "joe@example.com", "role": "member"})
+    link = re.search(r'id="invite-link">http://testserver(/app/accept-invite\?token=bvr_inv_[^<]+)</code>', r.text)
+    assert link, r.text
+    joe = WebUser(web_clients(), "joe@example.com", "joe password 12")
+    page = await joe.get(link.group(1))
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+    short = await joe.post("/app/accept-invite", {"token": token, "name": "Joe", "password": "short"})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+    ok = await joe.post("/app/accept-invite", {"token": token, "name": "Joe", "password": joe.password})
+    assert ok.status_code == 303
+    assert "Joe" in (await joe.get("/app/agents")).text
+    again = WebUser(web_clients(), "x@example.com", "whatever pass")
+    await again.get("/app/login")
+    used = await again.post("/app/accept-invite", {"token": token, "password": "another password"})
+    assert used.status_code == 422 and "invalid, used or expired invitation" in used.text

@@ -13,6 +13,9 @@ class Call(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_org_agent", "org_id", "agent_id"),
+        # Lists are newest first (ids are time-sortable): these keep a page an index range scan at 100k+ calls.
+        Index("ix_calls_org_id_order", "org_id", "id"),
+        Index("ix_calls_org_agent_id_order", "org_id", "agent_id", "id"),
         UniqueConstraint("org_id", "idempotency_key"),
     )
 

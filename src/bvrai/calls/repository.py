@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 
 from bvrai.calls.models import Call, CallEvent, CallMessage
+from bvrai.kit.ids import id_floor
 from bvrai.kit.pagination import PageParams, paginate
 from bvrai.kit.repository import Repository
 from bvrai.kit.tenancy import scoped
@@ -33,10 +34,11 @@ class CallRepository(Repository):
         stmt = scoped(Call, org_id)
         if end_reason:
             stmt = stmt.where(Call.end_reason == end_reason)
+        # Ids are time-sortable, so a date range is also an id range, which the (org_id, id) index serves.
         if created_from:
-            stmt = stmt.where(Call.created_at >= created_from)
+            stmt = stmt.where(Call.created_at >= created_from, Call.id >= id_floor("call", created_from))
         if created_before:
-            stmt = stmt.where(Call.created_at < created_before)
+            stmt = stmt.where(Call.created_at < created_before, Call.id < id_floor("call", created_before))
         if phone_hash:
             stmt = stmt.where(or_(Call.from_hash == phone_hash, Call.to_hash == phone_hash))
         if agent_id:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bvrai.identity import auth_service
-from bvrai.identity.schemas import LoginIn, SignupIn
+from bvrai.identity import auth_service, invitation_service
+from bvrai.identity.schemas import InvitationAcceptIn, LoginIn, SignupIn
 from bvrai.kit.context import Ctx, Session, client_ip
 from bvrai.kit.errors import Problem, RateLimited
 from bvrai.web.forms import FormErrors, problem_errors, read_form, validate
@@ -81,6 +81,33 @@ async def signup(request: Request, ctx: Ctx, session: Session) -> Response:
             start_session(request, pair)
             return RedirectResponse("/app/agents", status_code=303)
     return await render(request, "auth/signup.html", {"values": values, "errors": errors}, status_code=422)
+
+
+INVITE_FIELDS = {"token", "name", "password"}
+
+
+@router.get("/app/accept-invite")
+async def accept_invite_page(request: Request, token: str = "") -> Response:
+    """Where an invitation link leads: the invitee sets a password (or gives their existing one)."""
+    return await render(request, "auth/accept_invite.html", {"values": {"token": token[:200]}, "errors": FormErrors()})
+
+
+@router.post("/app/accept-invite")
+async def accept_invite(request: Request, ctx: Ctx, session: Session) -> Response:
+    form = await read_form(request)
+    values = {"token": form.get("token", "")[:200], "name": form.get("name", "")}
+    payload = {**values, "password": form.get("password", ""), "name": values["name"].strip() or None}
+    data, errors = validate(InvitationAcceptIn, payload, INVITE_FIELDS)
+    if data is not None:
+        try:
+            await _limit(request, ctx)
+            pair = await invitation_service.accept(session, ctx=ctx, data=data, ip=client_ip(request))
+        except Problem as exc:
+            errors = problem_errors(exc)
+        else:
+            start_session(request, pair)
+            return RedirectResponse("/app", status_code=303)
+    return await render(request, "auth/accept_invite.html", {"values": values, "errors": errors}, status_code=422)
 
 
 @router.post("/app/logout")

@@ -18,6 +18,7 @@ function showTheme() {
 
 document.addEventListener("DOMContentLoaded", () => {
   showTheme();
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", showTheme);
   document.getElementById("theme-toggle")?.addEventListener("click", () => {
     const next = currentTheme() === "dark" ? "light" : "dark";
     document.documentElement.dataset.theme = next;
