@@ -31,9 +31,8 @@ from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
 from bvrai.knowledge.jobs import IngestionRunner
 from bvrai.knowledge.routes import router as knowledge_router
 from bvrai.knowledge.runtime import close_stores
+from bvrai.telephony import plivo, telnyx, twilio_routes, vonage
 from bvrai.telephony.routes import router as phone_numbers_router
-from bvrai.telephony.twilio_routes import media_router as twilio_media_router
-from bvrai.telephony.twilio_routes import router as twilio_router
 from bvrai.voice.routes import router as media_router
 from bvrai.web.routes import router as web_router
 
@@ -113,13 +112,18 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             calls_router,
             phone_numbers_router,
             audit_router,
-            twilio_router,
             knowledge_router,
+            # Carrier webhooks: signed by the carrier, answered with its stream instruction.
+            twilio_routes.router,
+            telnyx.router,
+            plivo.router,
+            vonage.router,
         ):
             app.include_router(router)
     if role in ("all", "media"):
         # The media plane: carrier media streams and browser calls, each running a call session.
-        for router in (media_router, twilio_media_router):
+        carriers = (twilio_routes.media_router, telnyx.media_router, plivo.media_router, vonage.media_router)
+        for router in (media_router, *carriers):
             app.include_router(router)
     if role == "all":
         app.include_router(web_router)

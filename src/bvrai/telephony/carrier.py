@@ -67,4 +67,16 @@ def client_for(account: CarrierAccount) -> CarrierClient:
         from bvrai.telephony.twilio import TwilioClient
 
         return TwilioClient(account)
-    raise CarrierError(f"calls through {account.carrier!r} are not supported")
+    if account.carrier == "telnyx":
+        from bvrai.telephony.telnyx import TelnyxClient
+
+        return TelnyxClient(account)
+    if account.carrier == "plivo":
+        from bvrai.telephony.plivo import PlivoClient
+
+        return PlivoClient(account)
+    if account.carrier == "vonage":
+        from bvrai.telephony.vonage import VonageClient
+
+        return VonageClient(account)
+    raise CarrierError(f"unknown carrier {account.carrier!r}")
