@@ -24,6 +24,18 @@ async def wait_ended(http, call_id: str, timeout_s: float = 30.0) -> dict:
         await asyncio.sleep(0.2)
 
 
+async def wait_for_messages(http, count: int, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        calls = (await http.get("/v1/calls")).json()["data"]
+        if calls:
+            messages = (await http.get(f"/v1/calls/{calls[0]['id']}/transcript")).json()["messages"]
+            if len([m for m in messages if m["role"] != "tool"]) >= count:
+                return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the transcript never reached {count} messages")
+
+
 async def test_a_caller_is_greeted_understood_and_answered_and_the_call_is_kept(phone):
     agent_id = await phone.agent(RECEPTIONIST)
     await phone.number(agent_id)
@@ -37,12 +49,15 @@ async def test_a_caller_is_greeted_understood_and_answered_and_the_call_is_kept(
     assert url.endswith("/telephony/twilio/media") and set(parameters) == {"token"}
 
     stream = await phone.twilio.connect_stream(leg, response.text)
-    assert await stream.wait_for_agent(timeout_s=40), "the agent never greeted the caller"
+    # The server writes each agent turn once its audio has gone out: wait for that, then for quiet.
+    await wait_for_messages(phone.http, 1)
+    assert await stream.wait_for_agent(quiet_s=0.5, timeout_s=40), "the agent never greeted the caller"
     greeting = stream.result.agent_audio()
     stream.say_mulaw(question)
     asked_at = stream.spoke_at[-1]
     await stream.finished_speaking()
-    assert await stream.wait_for_agent(timeout_s=40), "the agent never answered"
+    await wait_for_messages(phone.http, 3)
+    assert await stream.wait_for_agent(quiet_s=1.0, timeout_s=40), "the agent never answered"
     reply = stream.result.agent_audio(since=asked_at)
     await stream.stop()
     await phone.twilio.send_status(leg, phone.url("/telephony/twilio/status"), "completed", CallDuration="9")
