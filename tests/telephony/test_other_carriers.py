@@ -49,11 +49,11 @@ async def connect_number(phone, carrier: str, secret: str, extra: dict[str, Any]
 
 async def converse(phone, stream, question_audio: bytes) -> dict[str, Any]:
     """Greeting, the caller's question, the answer, hang-up: the call as the API then shows it."""
-    assert await stream.wait_for_agent(quiet_s=0.5, timeout_s=20), "no greeting"
+    assert await stream.wait_for_agent(quiet_s=0.5, timeout_s=45), "no greeting"
     stream.say(question_audio)
     asked_at = stream.spoke_at[-1]
     await stream.finished_speaking()
-    assert await stream.wait_for_agent(quiet_s=0.8, timeout_s=20), "no answer"
+    assert await stream.wait_for_agent(quiet_s=0.8, timeout_s=45), "no answer"
     assert stream.result.agent_audio(since=asked_at), "the answer was heard on the line"
     await stream.stop()
     assert stream.result.protocol_errors == []

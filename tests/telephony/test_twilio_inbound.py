@@ -25,6 +25,8 @@ async def wait_ended(http, call_id: str, timeout_s: float = 30.0) -> dict:
 
 
 async def wait_for_messages(http, count: int, timeout_s: float = 60.0) -> None:
+    """Until the call's transcript has ``count`` lines: the server writes an agent line once its
+    audio has all gone out, so the caller has heard it by then."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         calls = (await http.get("/v1/calls")).json()["data"]
@@ -37,7 +39,8 @@ async def wait_for_messages(http, count: int, timeout_s: float = 60.0) -> None:
 
 
 async def test_a_caller_is_greeted_understood_and_answered_and_the_call_is_kept(phone):
-    agent_id = await phone.agent(RECEPTIONIST)
+    # Temperature 0: the small local model answers the same way every run.
+    agent_id = await phone.agent({**RECEPTIONIST, "llm": {"provider": "local", "temperature": 0}})
     await phone.number(agent_id)
     question = await caller_line("What time do you open today?")
 
@@ -51,13 +54,13 @@ async def test_a_caller_is_greeted_understood_and_answered_and_the_call_is_kept(
     stream = await phone.twilio.connect_stream(leg, response.text)
     # The server writes each agent turn once its audio has gone out: wait for that, then for quiet.
     await wait_for_messages(phone.http, 1)
-    assert await stream.wait_for_agent(quiet_s=0.5, timeout_s=40), "the agent never greeted the caller"
+    await asyncio.sleep(0.5)
     greeting = stream.result.agent_audio()
     stream.say_mulaw(question)
     asked_at = stream.spoke_at[-1]
     await stream.finished_speaking()
     await wait_for_messages(phone.http, 3)
-    assert await stream.wait_for_agent(quiet_s=1.0, timeout_s=40), "the agent never answered"
+    await asyncio.sleep(0.5)
     reply = stream.result.agent_audio(since=asked_at)
     await stream.stop()
     await phone.twilio.send_status(leg, phone.url("/telephony/twilio/status"), "completed", CallDuration="9")
@@ -65,7 +68,10 @@ async def test_a_caller_is_greeted_understood_and_answered_and_the_call_is_kept(
     heard_greeting, heard_reply = await transcribe(greeting), await transcribe(reply)
     print(f"greeting: {heard_greeting!r}; reply: {heard_reply!r}")
     assert "bella" in heard_greeting.lower() and "help" in heard_greeting.lower()  # 8 kHz: "pizza" may be "pisa"
-    assert any(w in heard_reply.lower() for w in ("11", "eleven")), heard_reply
+    server_heard = (
+        await phone.http.get(f"/v1/calls/{(await phone.http.get('/v1/calls')).json()['data'][0]['id']}/transcript")
+    ).json()
+    assert any(w in heard_reply.lower() for w in ("11", "eleven")), (heard_reply, server_heard["messages"])
     assert stream.result.protocol_errors == []
     assert stream.result.events("mark") and stream.result.marks_echoed, "playback is tracked with marks"
 

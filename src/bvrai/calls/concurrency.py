@@ -80,8 +80,8 @@ async def check_and_take(session: AsyncSession, *, ctx: AppContext, org_id: str,
     if ctx.settings.redis_url:
         now = time.time()
         async with Redis.from_url(ctx.settings.redis_url) as redis:
-            args = [now, limit, call_id, now + CALL_LEASE_S, CALL_LEASE_S + 60]
-            taken = await redis.eval(_ACQUIRE, 1, _key(org_id), *args)  # type: ignore[misc]
+            args: list[str | int | float] = [now, limit, call_id, now + CALL_LEASE_S, CALL_LEASE_S + 60]
+            taken = await redis.eval(_ACQUIRE, 1, _key(org_id), *args)
         if not taken:
             raise _limit_problem(limit)
         return

@@ -87,7 +87,7 @@ async def finish(
     call.status = status
     # In SQL, not from the row read above: a hang-up or transfer in flight (another transaction that
     # holds the row) writes its reason first, and this keeps it.
-    call.end_reason = func.coalesce(Call.end_reason, end_reason)  # type: ignore[assignment]
+    call.end_reason = func.coalesce(Call.end_reason, end_reason)
     call.ended_at = now
     call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
     await session.flush()
