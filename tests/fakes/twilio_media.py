@@ -65,8 +65,10 @@ class MediaStreamClient:
         call_sid: str,
         custom_parameters: dict[str, str],
         stream_sid: str | None = None,
+        open_timeout_s: float = 10.0,
     ) -> None:
         self.url = url
+        self.open_timeout_s = open_timeout_s
         self.account_sid, self.call_sid = account_sid, call_sid
         self.stream_sid = stream_sid or sid("MZ")
         self.custom_parameters = custom_parameters
@@ -86,7 +88,7 @@ class MediaStreamClient:
     # --- lifecycle ---------------------------------------------------------------------------------------------
 
     async def connect(self) -> MediaStreamClient:
-        self._ws = await websockets.connect(self.url, max_size=None)
+        self._ws = await websockets.connect(self.url, max_size=None, open_timeout=self.open_timeout_s)
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"}, numbered=False)
         await self._send(
             {

@@ -8,6 +8,7 @@ call of that carrier (and, when the carrier names its call, that call), or the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -75,7 +76,8 @@ async def attach(ctx: AppContext, *, token: str, carrier: str, carrier_call_id: 
 
 async def refuse(websocket: WebSocket, refused: StreamRefused) -> None:
     log.info("carrier_stream_refused", reason=refused.reason)
-    await websocket.close(code=refused.code, reason=refused.reason)
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the carrier may be gone already
+        await websocket.close(code=refused.code, reason=refused.reason)
 
 
 async def run_call(ctx: AppContext, websocket: WebSocket, *, call: Call, spec: AgentSpec, line: LineFormat) -> None:
