@@ -98,9 +98,14 @@ class LocalEmbedder:
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         """For benchmarks and worker threads; the event loop uses ``embed``."""
         model = _load()
-        out: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            out.extend(model.embed(texts[start : start + self.batch_size]))
+        # Batches of similar length: a batch is padded to its longest text, so mixing a 10-word line
+        # with a 200-word passage would make the short one cost as much as the long one.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            picked = order[start : start + self.batch_size]
+            for index, vector in zip(picked, model.embed([texts[i] for i in picked]), strict=True):
+                out[index] = vector
         return out
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
