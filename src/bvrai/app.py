@@ -28,7 +28,6 @@ from bvrai.kit.errors import PROBLEM_MEDIA_TYPE, ProblemDetail, install_problem_
 from bvrai.kit.jobs import JobRunner
 from bvrai.kit.logging import configure_logging
 from bvrai.kit.middleware import InputGuardMiddleware, RequestContextMiddleware
-from bvrai.knowledge.jobs import IngestionRunner
 from bvrai.knowledge.routes import router as knowledge_router
 from bvrai.knowledge.runtime import close_stores
 from bvrai.telephony import plivo, telnyx, twilio_routes, vonage
@@ -40,7 +39,7 @@ Role = Literal["all", "api", "media"]
 
 # Modules that define background tasks (``bvrai.kit.jobs.task``/``periodic``); imported by every
 # process that enqueues or runs jobs.
-JOB_MODULES = ("bvrai.calls.jobs",)
+JOB_MODULES = ("bvrai.calls.jobs", "bvrai.knowledge.jobs")
 
 API_DESCRIPTION = """
 Self-hostable voice-AI agent platform.
@@ -67,15 +66,12 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm = settings.warm_up_models and role in ("all", "media")
         warming = asyncio.create_task(_warm_up(settings)) if warm else None
-        ingestion = _start_ingestion(app, ctx) if settings.knowledge_ingest_in_process and role == "all" else None
         await runner.start()
         try:
             yield
         finally:
             if warming is not None:
                 warming.cancel()
-            if ingestion is not None:
-                await ingestion.stop()
             await close_stores()
             await runner.stop()
             await ctx.close()
@@ -130,13 +126,6 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _start_ingestion(app: FastAPI, ctx: AppContext) -> IngestionRunner:
-    runner = IngestionRunner(ctx)
-    app.state.knowledge_runner = runner
-    runner.start()
-    return runner
 
 
 async def _warm_up(settings: Settings) -> None:

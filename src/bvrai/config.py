@@ -64,12 +64,8 @@ class Settings(BaseSettings):
     vector_store_url: str | None = None
     knowledge_max_upload_bytes: int = 25 * 1024 * 1024
     knowledge_fetch_timeout_s: float = 30.0
-    # A worker's claim on a document it ingests; renewed while it works, taken over when it runs out.
+    # A worker's claim on a document it ingests; renewed after every batch, taken over when it runs out.
     knowledge_lease_s: float = 60.0
-    # How often queued and abandoned documents are looked for (and picked up) by the ingestion runner.
-    knowledge_sweep_s: float = 10.0
-    # Run ingestion in this process (bvrai serve and tests); off for an api process when workers ingest.
-    knowledge_ingest_in_process: bool = True
     # Background jobs (docs/jobs.md): the sweeper's period, how long a claimed job is its worker's,
     # the Redis list the workers share, and how many jobs one process runs at once.
     job_poll_s: float = 1.0

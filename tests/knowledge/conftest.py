@@ -27,7 +27,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         tmp_path,
         ssrf_allow=PAGE_HOST,
         knowledge_max_upload_bytes=UPLOAD_LIMIT,
-        knowledge_sweep_s=0.5,
     )
 
 

@@ -61,7 +61,7 @@ async def publish(http: httpx.AsyncClient, headers: dict[str, str], spec: dict[s
 @pytest.fixture
 def local_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     asyncio.run(prepare_schema(database_url))
-    with serve(create_app(make_settings(database_url, tmp_path, knowledge_sweep_s=0.5))) as server:
+    with serve(create_app(make_settings(database_url, tmp_path))) as server:
         yield server
 
 
@@ -108,7 +108,7 @@ async def cloud(database_url: str, tmp_path: Path) -> AsyncIterator[dict[str, An
     await prepare_schema(database_url)
     async with DeepgramFake() as dg, OpenAIFake(default_reply=answer_from_tool_result) as llm:
         urls = {"deepgram": dg.url, "openai": llm.url + "/v1"}
-        settings = make_settings(database_url, tmp_path, provider_base_urls=urls, knowledge_sweep_s=0.5)
+        settings = make_settings(database_url, tmp_path, provider_base_urls=urls)
         with serve(create_app(settings)) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
                 orgs = {}

@@ -17,8 +17,11 @@ for the next sweep (up to ``MAX_ATTEMPTS``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -67,11 +70,61 @@ async def ingest_document(ctx: AppContext, *, document_id: str, after_batch: Aft
         max_tokens, overlap = kb.chunk_tokens, kb.chunk_overlap
     if attempts > MAX_ATTEMPTS:
         return await _finish(ctx, document_id, status="failed", error=f"gave up after {MAX_ATTEMPTS} attempts")
-
+    # The claim is kept alive by a heartbeat, not by the batches: a slow batch on a busy machine must
+    # not let another worker take the document over while this one is still working on it.
+    heartbeat = asyncio.create_task(_keep_claim(ctx, document_id, lease))
     try:
-        data = ctx.storage.path(storage_key or "").read_bytes()
-        kind = sniff(data, filename=name)
-        text = extract(data, kind)
+        return await _ingest_claimed(
+            ctx,
+            document_id,
+            embedder=embedder,
+            org_id=org_id,
+            kb_id=kb_id,
+            dims=dims,
+            storage_key=storage_key,
+            name=name,
+            max_tokens=max_tokens,
+            overlap=overlap,
+            after_batch=after_batch,
+        )
+    finally:
+        heartbeat.cancel()
+
+
+def _read_text(path: Path, name: str) -> tuple[str, str]:
+    data = path.read_bytes()
+    kind = sniff(data, filename=name)
+    return kind, extract(data, kind)
+
+
+async def _keep_claim(ctx: AppContext, document_id: str, lease: timedelta) -> None:
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:
+            async with ctx.sessions() as db:
+                await KnowledgeRepository(db).renew(document_id, until=utcnow() + lease)
+                await db.commit()
+        except Exception:  # a busy database: the next beat tries again, well within the lease
+            log.warning("ingest_heartbeat_failed", document_id=document_id, exc_info=True)
+
+
+async def _ingest_claimed(
+    ctx: AppContext,
+    document_id: str,
+    *,
+    embedder: Any,
+    org_id: str,
+    kb_id: str,
+    dims: int,
+    storage_key: str | None,
+    name: str,
+    max_tokens: int,
+    overlap: int,
+    after_batch: AfterBatch | None,
+) -> str:
+    lease = timedelta(seconds=ctx.settings.knowledge_lease_s)
+    try:
+        kind, text = await asyncio.to_thread(_read_text, ctx.storage.path(storage_key or ""), name)
     except (UnsupportedType, ExtractionError) as exc:
         return await _finish(ctx, document_id, status="failed", error=str(exc))
     except OSError as exc:
@@ -80,7 +133,7 @@ async def ingest_document(ctx: AppContext, *, document_id: str, after_batch: Aft
         log.exception("extraction_crashed", document_id=document_id)
         return await _finish(ctx, document_id, status="failed", error=f"text extraction failed: {type(exc).__name__}")
 
-    chunks = chunk_text(text, max_tokens=max_tokens, overlap=overlap)
+    chunks = await asyncio.to_thread(chunk_text, text, max_tokens=max_tokens, overlap=overlap)
     store = store_for(ctx)
     have = await store.chunk_ids(org_id=org_id, doc_id=document_id)
     todo = [c for c in chunks if chunk_id(document_id, c.ord) not in have]

@@ -88,6 +88,15 @@ class KnowledgeRepository(Repository):
         result = await self.session.execute(stmt)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def renew(self, doc_id: str, *, until: datetime) -> None:
+        stmt = (
+            update(KnowledgeDocument)
+            .where(KnowledgeDocument.id == doc_id, KnowledgeDocument.status == "processing")
+            .values(lease_expires_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
     async def progress(self, doc_id: str, *, done: int, total: int, until: datetime) -> bool:
         """Record progress and renew the claim; false when the document was deleted or re-queued meanwhile."""
         stmt = (

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -72,12 +72,6 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError as exc:  # not JSON, or not UTF-8
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
-
-
-def _wake_ingestion(request: Request) -> None:
-    runner = getattr(request.app.state, "knowledge_runner", None)
-    if runner is not None:
-        runner.wake()
 
 
 @router.post("", response_model=KnowledgeBaseOut, status_code=201, responses=problem_responses(401, 403, 422, 429))
@@ -156,9 +150,7 @@ async def _receive_upload(request: Request, ctx: Any, principal: Principal, kb_i
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429),
     openapi_extra={"requestBody": UPLOAD_BODY},
 )
-async def add_document(
-    kb_id: KbId, request: Request, principal: Writer, session: Session, ctx: Ctx, background: BackgroundTasks
-) -> DocumentOut:
+async def add_document(kb_id: KbId, request: Request, principal: Writer, session: Session, ctx: Ctx) -> DocumentOut:
     """Add a document: a file (multipart field ``file``: PDF, DOCX, HTML, Markdown, CSV or text; the type
     is read from the content) or ``{"url": ...}`` (fetched now through the SSRF guard). It is queued
     for ingestion; poll the document for ``status`` and ``progress``."""
@@ -191,7 +183,6 @@ async def add_document(
             raise
     else:
         raise service.UnsupportedMediaType("send multipart/form-data with a 'file' part, or JSON with a 'url'")
-    background.add_task(_wake_ingestion, request)
     return DocumentOut.of(doc)
 
 
@@ -216,12 +207,9 @@ async def delete_document(kb_id: KbId, document_id: DocId, principal: Writer, se
 
 
 @router.post("/{kb_id}/documents/{document_id}/reingest", response_model=DocumentOut, status_code=202, responses=WRITE)
-async def reingest_document(
-    kb_id: KbId, document_id: DocId, request: Request, principal: Writer, session: Session, background: BackgroundTasks
-) -> DocumentOut:
+async def reingest_document(kb_id: KbId, document_id: DocId, principal: Writer, session: Session) -> DocumentOut:
     """Queue the document for ingestion again (after a failure, or to apply new chunking)."""
     doc = await service.reingest_document(session, principal=principal, kb_id=kb_id, doc_id=document_id)
-    background.add_task(_wake_ingestion, request)
     return DocumentOut.of(doc)
 
 

@@ -1,7 +1,8 @@
 """Knowledge-base use cases: knowledge bases, their documents, search (for users and for calls).
 
-Uploads and fetched pages are stored as files (``knowledge/<org>/<kb>/<doc>``) and the document row
-is queued; ingestion happens in the background (``ingest.py``). Every lookup goes through the
+Uploads and fetched pages are stored as files (``knowledge/<org>/<kb>/<doc>``), the document row is
+queued and a ``knowledge.ingest`` job enqueued in the same transaction; ingestion happens in a worker
+(``jobs.py``, ``ingest.py``). Every lookup goes through the
 org-scoped repository first, so another org's knowledge base is a 404 before any file, URL or
 vector is touched; the vector store filters by org again inside each search.
 """
@@ -27,6 +28,7 @@ from bvrai.kit.safe_http import BlockedDestination, FetchFailed, ResponseTooLarg
 from bvrai.kit.tenancy import found
 from bvrai.knowledge import retrieval
 from bvrai.knowledge.extract import UnsupportedType, sniff
+from bvrai.knowledge.jobs import enqueue_ingestion
 from bvrai.knowledge.models import KnowledgeBase, KnowledgeDocument
 from bvrai.knowledge.repository import KnowledgeRepository
 from bvrai.knowledge.runtime import embedder_for, store_for
@@ -195,6 +197,7 @@ async def _queue(
     repo = KnowledgeRepository(session)
     repo.add(doc)
     await repo.flush()
+    await enqueue_ingestion(session, document_id=doc.id)
     await record(
         session,
         actor=principal.actor,
@@ -319,6 +322,7 @@ async def reingest_document(
         raise Conflict("the document is already waiting for or in ingestion")
     doc.status, doc.error, doc.lease_expires_at, doc.attempts = "queued", None, None, 0
     doc.chunks_done = 0
+    await enqueue_ingestion(session, document_id=doc.id)
     await record(session, actor=principal.actor, action="document.reingest", target_type="document", target_id=doc.id)
     return doc
 
