@@ -197,14 +197,23 @@ class SqliteVecStore:
         conn = self._conn()
         table = self._ensure_vec(conn, dimensions)
         marks = ",".join("?" * len(kb_ids))
-        rows = conn.execute(
-            f"SELECT v.distance, c.chunk_id, c.kb_id, c.doc_id, c.ord, c.text FROM {table} v "  # noqa: S608
-            f"JOIN chunks c ON c.rowid = v.rowid "
-            f"WHERE v.embedding MATCH ? AND v.k = ? AND v.kb_id IN ({marks}) AND v.org_id = ? "
-            f"ORDER BY v.distance",
+        # The KNN runs alone, then the texts are fetched by rowid: joined in one statement, SQLite may
+        # drive the join from the chunks table and run the KNN once per chunk.
+        nearest = conn.execute(
+            f"SELECT rowid, distance FROM {table} WHERE embedding MATCH ? AND k = ? "  # noqa: S608
+            f"AND kb_id IN ({marks}) AND org_id = ?",
             (_blob(vector), k, *kb_ids, org_id),
         ).fetchall()
-        return [ChunkHit(r[1], r[2], r[3], r[4], r[5], 1.0 - float(r[0])) for r in rows]
+        if not nearest:
+            return []
+        distance = {int(r[0]): float(r[1]) for r in nearest}
+        found = ",".join("?" * len(distance))
+        rows = conn.execute(
+            f"SELECT rowid, chunk_id, kb_id, doc_id, ord, text FROM chunks WHERE rowid IN ({found}) AND org_id = ?",  # noqa: S608
+            (*distance, org_id),
+        ).fetchall()
+        hits = [ChunkHit(r[1], r[2], r[3], r[4], r[5], 1.0 - distance[int(r[0])]) for r in rows]
+        return sorted(hits, key=lambda h: -h.score)
 
     async def vector_search(
         self, *, org_id: str, kb_ids: Sequence[str], vector: Sequence[float], k: int, dimensions: int
@@ -220,9 +229,13 @@ class SqliteVecStore:
         rows = (
             self._conn()
             .execute(
-                "SELECT bm25(chunks_fts) AS rank, c.chunk_id, c.kb_id, c.doc_id, c.ord, c.text FROM chunks_fts "  # noqa: S608
-                f"JOIN chunks c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND c.org_id = ? "
-                f"AND c.kb_id IN ({marks}) ORDER BY rank LIMIT ?",
+                # The full-text match runs first, on its own (MATERIALIZED); a plain join may let SQLite
+                # drive it from the chunks table and evaluate the MATCH once per chunk.
+                "WITH m AS MATERIALIZED (SELECT rowid, bm25(chunks_fts) AS rank FROM chunks_fts "  # noqa: S608
+                "WHERE chunks_fts MATCH ?) "
+                "SELECT m.rank, c.chunk_id, c.kb_id, c.doc_id, c.ord, c.text FROM m "
+                f"JOIN chunks c ON c.rowid = m.rowid WHERE c.org_id = ? AND c.kb_id IN ({marks}) "
+                "ORDER BY m.rank LIMIT ?",
                 (match, org_id, *kb_ids, k),
             )
             .fetchall()
