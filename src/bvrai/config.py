@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".bvrai")
     database_url: str | None = None
     redis_url: str | None = None
+    # PostgreSQL connections per process (SQLAlchemy's pool and its overflow).
+    database_pool_size: int = 20
+    database_max_overflow: int = 30
     storage_dir: Path | None = Field(default=None, description="Recordings and uploads; default <data_dir>/storage")
 
     secret_key: str | None = Field(default=None, description="HMAC and JWT signing key")

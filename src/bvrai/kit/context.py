@@ -38,7 +38,16 @@ class AppContext:
     def create(cls, settings: Settings) -> AppContext:
         settings.require_secrets()
         assert settings.encryption_keys is not None
-        engine = make_engine(settings.db_url)
+        # A media process runs many calls, each writing as it goes: its pool must cover them.
+        pool = (
+            {}
+            if settings.db_url.startswith("sqlite")
+            else {
+                "pool_size": settings.database_pool_size,
+                "max_overflow": settings.database_max_overflow,
+            }
+        )
+        engine = make_engine(settings.db_url, **pool)
         return cls(
             settings=settings,
             engine=engine,
