@@ -38,6 +38,8 @@ BODIES: dict[str, Any] = {
         "credential_id": "{twilio_credential_id}",
     },
     "PATCH /v1/phone-numbers/{number_id}": {"name": "Stolen", "inbound_agent_id": "{agent_id}"},
+    "POST /v1/webhooks": {"url": "https://example.com/spy"},
+    "PATCH /v1/webhooks/{webhook_id}": {"url": "https://example.com/stolen", "enabled": False},
 }
 
 # Org-wide routes without ids: they answer with the caller's own org, never ours.
@@ -72,7 +74,11 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
     kb = (await client.post("/v1/knowledge-bases", headers=h, json={"name": "Victim kb"})).json()
     files = {"file": ("secret.md", b"# Secret\n\nThe vault code is 4711.\n", "text/markdown")}
     document = (await client.post(f"/v1/knowledge-bases/{kb['id']}/documents", headers=h, files=files)).json()
+    hook = (await client.post("/v1/webhooks", headers=h, json={"url": "https://hooks.victim.example/in"})).json()
+    delivery = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=h)).json()
     return {
+        "webhook_id": hook["id"],
+        "delivery_id": delivery["id"],
         "member_id": next(m["id"] for m in members if m["role"] == "member"),
         "invitation_id": pending["id"],
         "key_id": key["id"],

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from bvrai import __version__
 from bvrai.agents.routes import router as agents_router
+from bvrai.analysis.routes import router as analysis_router
 from bvrai.audit.routes import router as audit_router
 from bvrai.calls.routes import router as calls_router
 from bvrai.config import Settings
@@ -34,12 +35,13 @@ from bvrai.telephony import plivo, telnyx, twilio_routes, vonage
 from bvrai.telephony.routes import router as phone_numbers_router
 from bvrai.voice.routes import router as media_router
 from bvrai.web.routes import router as web_router
+from bvrai.webhooks.routes import router as webhooks_router
 
 Role = Literal["all", "api", "media"]
 
 # Modules that define background tasks (``bvrai.kit.jobs.task``/``periodic``); imported by every
 # process that enqueues or runs jobs.
-JOB_MODULES = ("bvrai.calls.jobs", "bvrai.knowledge.jobs")
+JOB_MODULES = ("bvrai.calls.jobs", "bvrai.knowledge.jobs", "bvrai.webhooks.delivery", "bvrai.analysis.jobs")
 
 API_DESCRIPTION = """
 Self-hostable voice-AI agent platform.
@@ -114,6 +116,8 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             telnyx.router,
             plivo.router,
             vonage.router,
+            webhooks_router,
+            analysis_router,
         ):
             app.include_router(router)
     if role in ("all", "media"):

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     job_concurrency: int = 20
     # A browser call still queued this long after it was created (nobody connected) is canceled.
     web_call_connect_timeout_s: float = 120.0
+    # Outgoing webhooks: a factor on the retry schedule (tests shrink it), and how many failed
+    # deliveries in a row disable an endpoint.
+    webhook_retry_scale: float = 1.0
+    webhook_disable_after: int = 20
 
     seed_demo: bool = True
     # Load the local models while the server starts, so the first call does not wait for them.

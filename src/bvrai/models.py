@@ -1,6 +1,7 @@
 """Imports every ORM model so ``Base.metadata`` is complete (Alembic and test schemas use it)."""
 
 from bvrai.agents.models import Agent, AgentVersion
+from bvrai.analysis.models import CallAnalysis
 from bvrai.audit.models import AuditLog
 from bvrai.calls.models import Call, CallEvent, CallMessage
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
@@ -8,6 +9,7 @@ from bvrai.kit.db import Base
 from bvrai.kit.jobs_models import Job
 from bvrai.knowledge.models import KnowledgeBase, KnowledgeDocument
 from bvrai.telephony.models import PhoneNumber
+from bvrai.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "Agent",
@@ -16,6 +18,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Call",
+    "CallAnalysis",
     "CallEvent",
     "CallMessage",
     "Credential",
@@ -28,4 +31,8 @@ __all__ = [
     "PhoneNumber",
     "RefreshToken",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

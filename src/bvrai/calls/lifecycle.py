@@ -58,6 +58,10 @@ async def add_message(
 
 async def add_event(session: AsyncSession, *, call: Call, type: str, data: dict[str, Any]) -> None:
     CallRepository(session).add(CallEvent(id=new_id("evt"), call_id=call.id, org_id=call.org_id, type=type, data=data))
+    if type in ("call.started", "call.ended"):
+        from bvrai.webhooks.call_hooks import on_call_event  # webhooks and analysis build on calls
+
+        await on_call_event(session, call=call, type=type)
 
 
 async def finish(

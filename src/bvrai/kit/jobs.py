@@ -38,7 +38,6 @@ consumes from it, so N workers share the work. Task modules are listed in ``bvra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -225,17 +224,23 @@ class JobRunner:
             receiver = Receiver(self.broker, max_async_tasks=self.ctx.settings.job_concurrency, run_startup=False)
             self._loops.append(asyncio.create_task(receiver.listen(self._stop)))
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain_s: float = 2.0) -> None:
+        """Stop taking jobs, give running ones ``drain_s`` to finish, cancel the rest (their leases
+        bring them back later), then close the broker."""
         self._stop.set()
         for loop in self._loops:
             loop.cancel()
-        for loop in self._loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await loop
+        await asyncio.gather(*self._loops, return_exceptions=True)
         _KICKERS.pop(self.ctx.engine.sync_engine, None)
+        running: set[asyncio.Task[Any]] = set(_background)
         if isinstance(self.broker, InMemoryBroker):
-            for running in list(self.broker._running_tasks):
-                running.cancel()
+            running |= set(self.broker._running_tasks)
+        if running:
+            _, pending = await asyncio.wait(running, timeout=drain_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=drain_s)
         if self.broker is not None:
             await self.broker.shutdown()
 

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints, events, Standard Webhooks signing, deliveries with retries."""
