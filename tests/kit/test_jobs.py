@@ -178,7 +178,7 @@ async def test_with_redis_two_workers_share_the_jobs_and_run_each_once(database_
             for i in range(40):
                 await jobs.enqueue(session, "test.count", name=f"shared-{i}")
             await session.commit()
-        await workers[0].wait_idle()
+        await workers[0].wait_idle(timeout_s=120)  # 40 jobs on a shared 2-core machine
         assert [RAN[f"shared-{i}"] for i in range(40)] == [1] * 40
     finally:
         for runner in (api, *workers):
