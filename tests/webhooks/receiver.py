@@ -3,6 +3,7 @@ library, and can be told to fail its first N requests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -23,6 +24,7 @@ class Receiver:
     secret: str | None = None
     fail_first: int = 0
     fail_status: int = 500
+    delay_s: float = 0.0  # a slow server: deliveries stay in flight this long
     requests: list[Received] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -49,6 +51,8 @@ class Receiver:
                 verified = True
             except WebhookVerificationError:
                 verified = False
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.requests.append(Received(headers, json.loads(raw), verified))
         if len(self.requests) <= self.fail_first:
             return web.Response(status=self.fail_status, text="down for maintenance " + "x" * 3000)
