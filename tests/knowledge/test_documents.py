@@ -197,3 +197,21 @@ async def test_a_knowledge_base_keeps_its_embedding_model(client, owner):
     assert r.status_code == 422
     assert (await client.delete(f"/v1/knowledge-bases/{kb['id']}", headers=h)).status_code == 204
     assert (await client.get(f"/v1/knowledge-bases/{kb['id']}", headers=h)).status_code == 404
+
+
+async def test_the_end_of_ingestion_is_announced_to_the_orgs_webhooks(client, owner, web_pages):
+    h = owner.headers
+    r = await client.post(
+        "/v1/webhooks",
+        headers=h,
+        json={"url": web_pages["_base"] + "/hook", "events": ["document.ready", "document.failed"]},
+    )
+    assert r.status_code == 201, r.text
+    endpoint = r.json()["id"]
+    kb = await create_kb(client, h)
+    good = (await upload(client, h, kb, "returns.md", RETURNS_MD)).json()
+    bad = (await upload(client, h, kb, "broken.pdf", WARRANTY_PDF[:300])).json()
+    assert (await wait_done(client, h, kb, good["id"]))["status"] == "ready"
+    assert (await wait_done(client, h, kb, bad["id"]))["status"] == "failed"
+    deliveries = (await client.get(f"/v1/webhooks/{endpoint}/deliveries", headers=h)).json()["data"]
+    assert sorted(d["event_type"] for d in deliveries) == ["document.failed", "document.ready"]

@@ -1,18 +1,18 @@
-"""The events a document's ingestion emits when it ends: ``document.ready`` and ``document.failed``.
+"""The webhook events a document's ingestion emits when it ends: ``document.ready`` and ``document.failed``.
 
-They go to the webhooks service when this build has one (``bvrai.webhooks.service.emit``); until
-then they are logged, so the integration point is one place.
+Recorded through the webhooks service in the same transaction as the document's final status, so a
+receiver is told exactly once the status is committed (deliveries are queued after the commit).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.knowledge.models import KnowledgeDocument
+from bvrai.webhooks.service import emit_event
 
 log = structlog.get_logger(__name__)
 
@@ -30,11 +30,5 @@ def payload(document: KnowledgeDocument) -> dict[str, Any]:
 
 async def document_finished(session: AsyncSession, *, document: KnowledgeDocument) -> None:
     event = "document.ready" if document.status == "ready" else "document.failed"
-    try:
-        webhooks: Any = importlib.import_module("bvrai.webhooks.service")
-    except ImportError:
-        webhooks = None
-    emit = getattr(webhooks, "emit", None)
-    if emit is not None:
-        await emit(session, org_id=document.org_id, event=event, data=payload(document))
+    await emit_event(session, org_id=document.org_id, type=event, data=payload(document))
     log.info(event, org_id=document.org_id, document_id=document.id)
