@@ -113,7 +113,9 @@ async def check(page: Page, name: str, failures: dict[str, str]) -> None:
 
 
 @pytest.mark.timeout(300)
-async def test_every_page_is_accessible_in_both_themes_and_photographed(live: LiveServer, page: Page) -> None:
+async def test_every_page_is_accessible_in_both_themes_and_photographed(
+    live: LiveServer, page: Page, tmp_path: Path
+) -> None:
     base = live.base_url
     failures: dict[str, str] = {}
 
@@ -175,6 +177,21 @@ async def test_every_page_is_accessible_in_both_themes_and_photographed(live: Li
     await page.get_by_role("button", name="Verify the chain").click()
     await expect(page.locator("#verify-ok")).to_contain_text("Chain intact")
     await check(page, "audit-verified", failures)
+
+    # A knowledge base from the page, and a document uploaded with its progress shown.
+    await page.goto(f"{base}/app/knowledge")
+    await check(page, "knowledge-empty", failures)
+    await page.get_by_label("Name", exact=True).fill("Opening hours")
+    await page.get_by_role("button", name="Create knowledge base").click()
+    await expect(page.get_by_role("heading", name="Opening hours")).to_be_visible()
+    notes = tmp_path / "hours.md"
+    notes.write_text("# Opening hours\n\nBella Pizza opens at 11 am and closes at 10 pm.\n" * 30)
+    await page.get_by_label("File").set_input_files(str(notes))
+    await page.get_by_role("button", name="Upload").click()
+    await expect(page.locator("#upload-status")).to_contain_text("Uploaded hours.md")
+    await expect(page.locator("#documents")).to_contain_text("hours.md")
+    await expect(page.locator("#documents")).to_contain_text("ready", timeout=60_000)  # polled while indexing
+    await check(page, "knowledge-base", failures)
 
     # The theme switch works and is remembered across pages.
     await page.goto(f"{base}/app/agents")

@@ -86,13 +86,15 @@ async def new_agent_page(request: Request, principal: CurrentUser, session: Sess
 
 
 def _parse(form: dict[str, str]) -> tuple[AgentSpec | None, dict[str, Any], FormErrors]:
+    """Unreadable JSON fields are left out (their defaults apply) so every other field is still checked."""
     document, values, errors = values_to_spec(form)
-    if errors:
-        return None, values, errors
     try:
-        return AgentSpec.model_validate(document), values, errors
+        spec = AgentSpec.model_validate(document)
     except ValidationError as exc:
-        return None, values, errors_from_validation(exc, KNOWN_FIELDS)
+        for field, message in errors_from_validation(exc, KNOWN_FIELDS).items():
+            errors.add(field, message)
+        return None, values, errors
+    return (None if errors else spec), values, errors
 
 
 @router.post("/app/agents/new")

@@ -67,12 +67,14 @@ async def check_csrf(request: Request) -> None:
         raise CsrfRejected("this form was sent from another site")
     expected = request.cookies.get(CSRF_COOKIE, "")
     sent = request.headers.get(CSRF_HEADER, "")
-    if not sent and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
+    content_type = request.headers.get("content-type", "")
+    if not sent and content_type.startswith("application/x-www-form-urlencoded"):
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else ""
+    elif not sent and content_type.startswith("multipart/form-data"):
+        # Never parse an upload before its handler can bound it: a file form names its token in its URL.
+        sent = request.query_params.get(CSRF_FIELD, "")
     if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise CsrfRejected("the form had expired; reload the page and send it again")
 
