@@ -125,7 +125,8 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
         carriers = (twilio_routes.media_router, telnyx.media_router, plivo.media_router, vonage.media_router)
         for router in (media_router, *carriers):
             app.include_router(router)
-    if role == "all":
+    if role in ("all", "api"):
+        # The dashboard; its talk page reaches /media/web on the same host (a proxy routes it to media nodes).
         app.include_router(web_router)
     _add_health_routes(app, ctx)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
