@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 from tests.web.conftest import WebUser
 
 NOTES = b"Bella Pizza opens at 11 am and closes at 10 pm every day.\n" * 20
+
+
+async def wait_until_indexed(user: WebUser, kb_id: str, timeout_s: float = 90) -> str:
+    """The documents fragment once nothing is queued or processing (ingestion runs as a background job)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        docs = await user.get(f"/app/knowledge/{kb_id}", headers={"HX-Request": "true", "HX-Target": "documents"})
+        if not re.search(r">(queued|processing)<", docs.text) or asyncio.get_running_loop().time() > deadline:
+            return docs.text
+        await asyncio.sleep(0.3)
 
 
 async def make_kb(user: WebUser) -> str:
@@ -37,6 +48,8 @@ async def test_a_new_knowledge_base_takes_an_uploaded_document(web_owner: WebUse
     )
     assert plain.status_code == 303
     assert "more.md" in (await web_owner.get(f"/app/knowledge/{kb_id}")).text
+    indexed = await wait_until_indexed(web_owner, kb_id)
+    assert indexed.count('badge ok">ready<') == 2, indexed
 
 
 async def test_uploads_are_checked(web_owner: WebUser, app: Any) -> None:

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -102,12 +102,6 @@ async def kb_page(request: Request, kb_id: ItemId, principal: CurrentUser, sessi
     )
 
 
-def _wake(request: Request) -> None:
-    runner = getattr(request.app.state, "knowledge_runner", None)
-    if runner is not None:
-        runner.wake()
-
-
 async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in stream:
@@ -119,7 +113,11 @@ async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
 
 @router.post("/app/knowledge/{kb_id}/documents")
 async def upload(
-    request: Request, kb_id: ItemId, ctx: Ctx, principal: CurrentUser, session: Session, background: BackgroundTasks
+    request: Request,
+    kb_id: ItemId,
+    ctx: Ctx,
+    principal: CurrentUser,
+    session: Session,
 ) -> Response:
     """A file from the page (streamed to storage under the size limit), queued for ingestion."""
     principal.ensure("knowledge_bases:write")
@@ -162,7 +160,6 @@ async def upload(
         with contextlib.suppress(OSError):
             target.unlink(missing_ok=True)
         raise
-    background.add_task(_wake, request)
     if request.headers.get("x-requested-with") == "fetch":
         return JSONResponse({"id": doc.id, "name": doc.name, "status": doc.status}, status_code=201)
     return RedirectResponse(f"/app/knowledge/{kb.id}", status_code=303)
@@ -170,7 +167,11 @@ async def upload(
 
 @router.post("/app/knowledge/{kb_id}/urls")
 async def add_url(
-    request: Request, kb_id: ItemId, ctx: Ctx, principal: CurrentUser, session: Session, background: BackgroundTasks
+    request: Request,
+    kb_id: ItemId,
+    ctx: Ctx,
+    principal: CurrentUser,
+    session: Session,
 ) -> Response:
     principal.ensure("knowledge_bases:write")
     form = await read_form(request)
@@ -181,7 +182,6 @@ async def add_url(
         except Problem as exc:
             errors = problem_errors(exc, {"url"})
         else:
-            background.add_task(_wake, request)
             return RedirectResponse(f"/app/knowledge/{kb_id}", status_code=303)
     kb = await knowledge.get_knowledge_base(session, principal=principal, kb_id=kb_id)
     docs = await _documents(session, principal, kb.id)
