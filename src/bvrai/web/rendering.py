@@ -62,6 +62,7 @@ NAV = (
     ("agents", "/app/agents", "Agents", "agents:read"),
     ("calls", "/app/calls", "Calls", "calls:read"),
     ("knowledge", "/app/knowledge", "Knowledge", "knowledge_bases:read"),
+    ("webhooks", "/app/webhooks", "Webhooks", "webhooks:read"),
     ("api_keys", "/app/api-keys", "API keys", "api_keys:read"),
     ("team", "/app/team", "Team", "members:read"),
     ("credentials", "/app/credentials", "Credentials", "credentials:read"),

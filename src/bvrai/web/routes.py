@@ -12,13 +12,13 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from bvrai.web import agent_pages, auth_pages, call_pages, knowledge_pages, settings_pages
+from bvrai.web import agent_pages, auth_pages, call_pages, knowledge_pages, settings_pages, webhook_pages
 from bvrai.web.rendering import HERE, render
 from bvrai.web.session import WebRoute
 
 router = APIRouter(include_in_schema=False)
 router.mount("/app/static", StaticFiles(directory=HERE / "static"), name="web_static")
-for pages in (auth_pages, call_pages, agent_pages, knowledge_pages, settings_pages):
+for pages in (auth_pages, call_pages, agent_pages, knowledge_pages, webhook_pages, settings_pages):
     router.include_router(pages.router)
 
 public = APIRouter(route_class=WebRoute, include_in_schema=False)
