@@ -17,7 +17,6 @@ from tests.conftest import make_settings, prepare_schema
 from tests.polling import eventually
 
 RAN: Counter[str] = Counter()
-BLOCK = asyncio.Event()
 
 
 @jobs.task("test.count", max_attempts=3, backoff_s=0.05)
@@ -31,7 +30,7 @@ async def count(ctx: AppContext, *, name: str, fail_times: int = 0) -> None:
 async def hang(ctx: AppContext, *, name: str) -> None:
     RAN[name] += 1
     if RAN[name] == 1:
-        await BLOCK.wait()  # the first worker "dies" while here
+        await asyncio.sleep(3600)  # the first worker "dies" while here
 
 
 @jobs.task("test.poll")

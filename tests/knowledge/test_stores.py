@@ -80,3 +80,54 @@ async def test_writing_a_chunk_again_replaces_it_and_deletes_are_exact(store: Ve
     await store.delete_knowledge_base(org_id="org_a", kb_id="kb", dimensions=DIMS)
     assert await store.count(org_id="org_a", doc_id="doc_1") == 0
     assert await store.vector_search(org_id="org_a", kb_ids=["kb"], vector=vec(0), k=5, dimensions=DIMS) == []
+
+
+async def test_a_file_written_by_the_first_version_is_upgraded_in_place_and_keeps_its_chunks(tmp_path: Path):
+    """Version 0 kept float vectors in ``vec_<dims>`` and indexed the text alone: an existing
+    deployment's knowledge must still be found after the upgrade, by vector and by keyword."""
+    import sqlite_vec
+
+    from bvrai.knowledge.store.sqlite_vec import _blob, _connect_module
+
+    path = tmp_path / "vectors.sqlite3"
+    conn = _connect_module().connect(str(path), isolation_level=None)
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.executescript(
+        """
+        CREATE TABLE chunks (rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, org_id TEXT NOT NULL,
+            kb_id TEXT NOT NULL, doc_id TEXT NOT NULL, ord INTEGER NOT NULL, dims INTEGER NOT NULL,
+            text TEXT NOT NULL);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts(rowid, text) VALUES (new.rowid, new.text);
+        END;
+        CREATE VIRTUAL TABLE vec_8 USING vec0(
+            kb_id TEXT PARTITION KEY, org_id TEXT, embedding FLOAT[8] distance_metric=cosine
+        );
+        """
+    )
+    for rowid, (text, v) in enumerate([("The manager is Marco Rossi.", vec(0)), ("Opening hours: 9 to 5.", vec(3))], 1):
+        conn.execute(
+            "INSERT INTO chunks VALUES (?, ?, 'org_a', 'kb_a', 'doc_1', ?, 8, ?)",
+            (rowid, f"doc_1:{rowid:06d}", rowid, text),
+        )
+        conn.execute(
+            "INSERT INTO vec_8 (rowid, kb_id, org_id, embedding) VALUES (?, 'kb_a', 'org_a', ?)", (rowid, _blob(v))
+        )
+    conn.close()
+
+    store = SqliteVecStore(path)
+    try:
+        hits = await store.vector_search(org_id="org_a", kb_ids=["kb_a"], vector=vec(3), k=1, dimensions=DIMS)
+        assert [h.text for h in hits] == ["Opening hours: 9 to 5."] and hits[0].score == pytest.approx(1.0, abs=1e-4)
+        words = await store.keyword_search(org_id="org_a", kb_ids=["kb_a"], query="who is the manager", k=5)
+        assert [h.text for h in words] == ["The manager is Marco Rossi."]
+        await store.upsert([chunk("org_a", "kb_a", "doc_2", 0, "The manager's dog is Rex.", vec(1))], dimensions=DIMS)
+        assert await store.count(org_id="org_a", doc_id="doc_1") == 2
+        words = await store.keyword_search(org_id="org_a", kb_ids=["kb_a"], query="manager", k=5)
+        assert len(words) == 2
+    finally:
+        await store.close()

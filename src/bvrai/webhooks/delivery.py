@@ -165,10 +165,11 @@ async def _settle(
 
 
 async def _disable(repo: WebhookRepository, endpoint: WebhookEndpoint, *, reason: str) -> None:
-    endpoint.enabled = False
-    endpoint.disabled_reason = reason
-    endpoint.updated_at = utcnow()
-    await repo.flush()
+    # Deliveries to one endpoint run in parallel: the first failure past the threshold disables it
+    # and tells the owner; the ones still in flight find it disabled and keep that first reason.
+    if not await repo.disable_once(endpoint.id, reason=reason, now=utcnow()):
+        return
+    await repo.session.refresh(endpoint)
     log.warning("webhook_endpoint_disabled", endpoint_id=endpoint.id, reason=reason)
     await record(
         repo.session,

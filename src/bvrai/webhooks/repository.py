@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select, update
 
@@ -64,6 +65,15 @@ class WebhookRepository(Repository):
             .returning(WebhookEndpoint.consecutive_failures)
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def disable_once(self, endpoint_id: str, *, reason: str, now: datetime) -> bool:
+        """Disable an enabled endpoint; False when a parallel delivery's failure already did."""
+        stmt = (
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
     async def reset_failures(self, endpoint_id: str) -> None:
         stmt = update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(consecutive_failures=0)
