@@ -195,6 +195,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     headers=api,
                     json={"provider": "openai", "name": f"cred {n}", "secret": f"sk-bench-{n:010d}"},
                 )
+            kb = (await http.post("/v1/knowledge-bases", headers=api, json={"name": "Menu and policies"})).json()
+            for n in range(20):
+                text = f"Policy {n}. Opening hours are 9 to 5. Table {n} seats four. " * 20
+                r = await http.post(
+                    f"/v1/knowledge-bases/{kb['id']}/documents",
+                    headers=api,
+                    files={"file": (f"policy-{n}.txt", text.encode(), "text/plain")},
+                )
+                assert r.status_code == 202, r.text
+            hook = (await http.post("/v1/webhooks", headers=api, json={"url": "https://hooks.bench.invalid/in"})).json()
+            for _ in range(20):  # each a delivery with its failed attempts (the host does not resolve)
+                r = await http.post(f"/v1/webhooks/{hook['id']}/test", headers=api)
+                assert r.status_code == 202, r.text
             print(f"seeding {args.calls:,} calls ...", flush=True)
             seed_s, newest = await seed_calls(url, org_id, agents, args.calls)
             print(f"seeded in {seed_s:.1f} s", flush=True)
@@ -225,6 +238,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "team": "/app/team",
                 "credentials": "/app/credentials",
                 "audit log": "/app/audit",
+                "new agent": "/app/agents/new",
+                "knowledge bases": "/app/knowledge",
+                "knowledge base (20 documents)": f"/app/knowledge/{kb['id']}",
+                "webhooks": "/app/webhooks",
+                "webhook (20 deliveries)": f"/app/webhooks/{hook['id']}",
             }
             first = await http.get("/app/calls")
             cursor = re.search(r"cursor=([A-Za-z0-9_-]+)", first.text)
@@ -244,7 +262,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results.append(
                     {
                         "page": name,
-                        "path": re.sub(r"(agt|call)_[0-9a-z]+", r"{\1_id}", path),
+                        "path": re.sub(r"(agt|call|kb|wh)_[0-9a-z]+", r"{\1_id}", path),
                         "p50_ms": round(statistics.median(times), 1),
                         "p95_ms": round(pct(times, 0.95), 1),
                         "max_ms": round(max(times), 1),

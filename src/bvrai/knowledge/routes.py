@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from bvrai.identity.auth import require
 from bvrai.identity.principal import Principal
@@ -29,6 +24,7 @@ from bvrai.knowledge.schemas import (
     SearchIn,
     SearchOut,
 )
+from bvrai.knowledge.upload import add_uploaded_document
 
 router = APIRouter(prefix="/v1/knowledge-bases", tags=["knowledge bases"])
 
@@ -40,7 +36,6 @@ DocId = Annotated[str, Path(max_length=64)]
 READ = problem_responses(401, 403, 404, 422, 429)
 WRITE = problem_responses(401, 403, 404, 409, 422, 429)
 # Multipart framing around the file: the limit applies to the file, the body may be this much larger.
-MULTIPART_OVERHEAD = 64 * 1024
 
 UPLOAD_BODY: dict[str, Any] = {
     "required": True,
@@ -107,42 +102,6 @@ async def delete_knowledge_base(kb_id: KbId, principal: Writer, session: Session
     return Response(status_code=204)
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            raise service.PayloadTooLarge(f"the upload is over the {limit - MULTIPART_OVERHEAD}-byte limit")
-        yield chunk
-
-
-async def _receive_upload(request: Request, ctx: Any, principal: Principal, kb_id: str) -> tuple[str, Any, str, str]:
-    """Stream the multipart body to disk, counting bytes; refuse past the limit without reading on."""
-    limit = ctx.settings.knowledge_max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise service.PayloadTooLarge(f"the upload is {declared} bytes, over the {limit}-byte limit")
-    parser = MultiPartParser(
-        request.headers, _limited(request.stream(), limit + MULTIPART_OVERHEAD), max_files=1, max_fields=5
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"invalid multipart body: {exc.message}") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ValidationFailed("file: a file part named 'file' is required")
-    try:
-        doc_id, target = service.staging_path(ctx, principal=principal, kb_id=kb_id)
-        size = await asyncio.to_thread(service.copy_upload, upload.file, target)
-    finally:
-        await form.close()
-    if size > limit:
-        target.unlink(missing_ok=True)
-        raise service.PayloadTooLarge(f"the file is {size} bytes, over the {limit}-byte limit")
-    return doc_id, target, upload.filename or "", upload.content_type or ""
-
-
 @router.post(
     "/{kb_id}/documents",
     response_model=DocumentOut,
@@ -165,22 +124,7 @@ async def add_document(kb_id: KbId, request: Request, principal: Writer, session
         doc = await service.add_url(session, ctx=ctx, principal=principal, kb_id=kb_id, data=data)
     elif content_type == "multipart/form-data":
         await service.get_knowledge_base(session, principal=principal, kb_id=kb_id)
-        doc_id, stored, filename, declared = await _receive_upload(request, ctx, principal, kb_id)
-        try:
-            doc = await service.add_upload(
-                session,
-                ctx=ctx,
-                principal=principal,
-                kb_id=kb_id,
-                doc_id=doc_id,
-                stored=stored,
-                filename=filename,
-                declared_type=declared,
-            )
-        except BaseException:
-            with contextlib.suppress(OSError):
-                stored.unlink(missing_ok=True)
-            raise
+        doc = await add_uploaded_document(request, session, ctx=ctx, principal=principal, kb_id=kb_id)
     else:
         raise service.UnsupportedMediaType("send multipart/form-data with a 'file' part, or JSON with a 'url'")
     return DocumentOut.of(doc)

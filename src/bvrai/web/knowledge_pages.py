@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from bvrai.kit.context import Ctx, Session
-from bvrai.kit.errors import BadRequest, Problem, ValidationFailed
+from bvrai.kit.errors import Problem
 from bvrai.kit.pagination import PageParams
 from bvrai.knowledge import service as knowledge
 from bvrai.knowledge.schemas import DocumentOut, DocumentUrlIn, KnowledgeBaseIn, KnowledgeBaseOut
+from bvrai.knowledge.upload import add_uploaded_document
 from bvrai.web.forms import FormErrors, problem_errors, read_form, validate
 from bvrai.web.rendering import fragment, render
 from bvrai.web.session import CurrentUser, WebRoute
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ItemId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-MULTIPART_OVERHEAD = 64 * 1024
 KB_FIELDS = {"name", "description", "chunk_tokens", "chunk_overlap"}
 
 
@@ -102,15 +97,6 @@ async def kb_page(request: Request, kb_id: ItemId, principal: CurrentUser, sessi
     )
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    seen = 0
-    async for chunk in stream:
-        seen += len(chunk)
-        if seen > limit:
-            raise knowledge.PayloadTooLarge(f"the file is over the {limit - MULTIPART_OVERHEAD}-byte limit")
-        yield chunk
-
-
 @router.post("/app/knowledge/{kb_id}/documents")
 async def upload(
     request: Request,
@@ -122,44 +108,7 @@ async def upload(
     """A file from the page (streamed to storage under the size limit), queued for ingestion."""
     principal.ensure("knowledge_bases:write")
     kb = await knowledge.get_knowledge_base(session, principal=principal, kb_id=kb_id)
-    limit = ctx.settings.knowledge_max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise knowledge.PayloadTooLarge(f"the file is {int(declared):,} bytes, over the {limit:,}-byte limit")
-    parser = MultiPartParser(
-        request.headers, _limited(request.stream(), limit + MULTIPART_OVERHEAD), max_files=1, max_fields=5
-    )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"invalid upload: {exc.message}") from None
-    file = form.get("file")
-    if not isinstance(file, UploadFile) or not file.filename:
-        await form.close()
-        raise ValidationFailed("choose a file to upload")
-    try:
-        doc_id, target = knowledge.staging_path(ctx, principal=principal, kb_id=kb.id)
-        size = await asyncio.to_thread(knowledge.copy_upload, file.file, target)
-    finally:
-        await form.close()
-    if size > limit:
-        target.unlink(missing_ok=True)
-        raise knowledge.PayloadTooLarge(f"the file is {size:,} bytes, over the {limit:,}-byte limit")
-    try:
-        doc = await knowledge.add_upload(
-            session,
-            ctx=ctx,
-            principal=principal,
-            kb_id=kb.id,
-            doc_id=doc_id,
-            stored=target,
-            filename=file.filename,
-            declared_type=file.content_type or "",
-        )
-    except BaseException:
-        with contextlib.suppress(OSError):
-            target.unlink(missing_ok=True)
-        raise
+    doc = await add_uploaded_document(request, session, ctx=ctx, principal=principal, kb_id=kb.id)
     if request.headers.get("x-requested-with") == "fetch":
         return JSONResponse({"id": doc.id, "name": doc.name, "status": doc.status}, status_code=201)
     return RedirectResponse(f"/app/knowledge/{kb.id}", status_code=303)
