@@ -43,6 +43,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "SSRF_ALLOW": settings.ssrf_allow,
         "PUBLIC_BASE_URL": settings.public_base_url,
         "WEB_CALL_CONNECT_TIMEOUT_S": settings.web_call_connect_timeout_s,
+        "CAMPAIGN_TICK_S": settings.campaign_tick_s,
+        "CAMPAIGN_DIAL_LEASE_S": settings.campaign_dial_lease_s,
+        "MAX_CONCURRENT_CALLS": settings.max_concurrent_calls,
         "MODEL_CACHE_DIR": settings.model_cache_path,
         "PROVIDER_BASE_URLS": json.dumps(settings.provider_base_urls),
     }

@@ -20,6 +20,8 @@ from bvrai.agents.routes import router as agents_router
 from bvrai.analysis.routes import router as analysis_router
 from bvrai.audit.routes import router as audit_router
 from bvrai.calls.routes import router as calls_router
+from bvrai.campaigns.routes import dnc_router
+from bvrai.campaigns.routes import router as campaigns_router
 from bvrai.config import Settings
 from bvrai.identity.auth_routes import me_router
 from bvrai.identity.auth_routes import router as auth_router
@@ -41,7 +43,13 @@ Role = Literal["all", "api", "media"]
 
 # Modules that define background tasks (``bvrai.kit.jobs.task``/``periodic``); imported by every
 # process that enqueues or runs jobs.
-JOB_MODULES = ("bvrai.calls.jobs", "bvrai.knowledge.jobs", "bvrai.webhooks.delivery", "bvrai.analysis.jobs")
+JOB_MODULES = (
+    "bvrai.calls.jobs",
+    "bvrai.knowledge.jobs",
+    "bvrai.webhooks.delivery",
+    "bvrai.analysis.jobs",
+    "bvrai.campaigns.dialer",
+)
 
 API_DESCRIPTION = """
 Self-hostable voice-AI agent platform.
@@ -118,6 +126,8 @@ def create_app(settings: Settings | None = None, *, role: Role = "all") -> FastA
             vonage.router,
             webhooks_router,
             analysis_router,
+            campaigns_router,
+            dnc_router,
         ):
             app.include_router(router)
     if role in ("all", "media"):

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # deliveries in a row disable an endpoint.
     webhook_retry_scale: float = 1.0
     webhook_disable_after: int = 20
+    # Campaigns (docs/campaigns.md): the dialer's period; how long a dial may take before the carrier
+    # is asked whether it was placed (a worker died mid-dial); the contact upload's limits.
+    campaign_tick_s: float = 1.0
+    campaign_dial_lease_s: float = 60.0
+    campaign_max_upload_bytes: int = 5 * 1024 * 1024
+    campaign_max_contacts: int = 100_000
 
     seed_demo: bool = True
     # Load the local models while the server starts, so the first call does not wait for them.

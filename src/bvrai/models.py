@@ -4,6 +4,7 @@ from bvrai.agents.models import Agent, AgentVersion
 from bvrai.analysis.models import CallAnalysis
 from bvrai.audit.models import AuditLog
 from bvrai.calls.models import Call, CallEvent, CallMessage
+from bvrai.campaigns.models import Campaign, CampaignAttempt, CampaignContact, DoNotCallEntry
 from bvrai.identity.models import ApiKey, Credential, Invitation, Membership, Organization, RefreshToken, User
 from bvrai.kit.db import Base
 from bvrai.kit.jobs_models import Job
@@ -21,7 +22,11 @@ __all__ = [
     "CallAnalysis",
     "CallEvent",
     "CallMessage",
+    "Campaign",
+    "CampaignAttempt",
+    "CampaignContact",
     "Credential",
+    "DoNotCallEntry",
     "Invitation",
     "Job",
     "KnowledgeBase",

@@ -6,12 +6,15 @@ code 20003 otherwise), form-encoded PascalCase in, snake_case JSON out, Twilio's
 Every request is recorded.
 
 Calls behave like Twilio's: an outbound call reports ``initiated`` → ``ringing`` → then, as the test
-scripted the callee (``fake.callee(number, "busy")``): ``busy``, ``no-answer``, ``failed``, or an
-answer (``in-progress``), where the fake fetches the call's ``Url`` (a signed webhook, with
+scripted the callee (``fake.callee(number, "busy")``): ``busy``, ``no-answer``, ``failed``,
+``answer-hangup`` (answers, and hangs up before the agent's stream connects), or an answer
+(``in-progress``), where the fake fetches the call's ``Url`` (a signed webhook, with
 ``AnsweredBy`` when machine detection was asked), follows its ``<Connect><Stream>`` with a Media
 Streams client (``tests.fakes.twilio_media``) and hands that to the test (``await fake.answered()``).
 A REST update (``Status=completed``, or ``Twiml`` with a ``<Dial>``) stops the stream (``stop``, then
-close) and completes the call. Inbound calls start with ``fake.incoming_call(...)``: the signed voice
+close) and completes the call. The call list (``GET Calls.json``) filters by
+``To``, ``From``, ``Status`` and ``StartTime`` (``StartTime>=``/``StartTime<=`` dates or ISO 8601 times),
+newest first, in pages, as Twilio documents it. Inbound calls start with ``fake.incoming_call(...)``: the signed voice
 webhook, then the stream its TwiML asks for. Every webhook is signed with the official library's
 ``RequestValidator``, exactly as Twilio signs them.
 """
@@ -24,7 +27,8 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from datetime import UTC, datetime
+from email.utils import format_datetime, formatdate
 from typing import Any
 
 import httpx
@@ -52,6 +56,10 @@ class FakeCall:
     transferred_to: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     sequence: int = 0
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    start_time: datetime | None = None  # set when it is dialed (queued calls have none)
+    end_time: datetime | None = None
+    duration: int | None = None
 
     def statuses(self) -> list[str]:
         return [c["CallStatus"] for c in self.callbacks]
@@ -76,6 +84,7 @@ class TwilioFake(FakeService):
     def routes(self, app: web.Application) -> None:
         base = API.format(account="{account}")
         app.router.add_post(base + "/Calls.json", self.create_call)
+        app.router.add_get(base + "/Calls.json", self.list_calls)
         app.router.add_post(base + "/Calls/{call}.json", self.update_call)
         app.router.add_get(base + "/Calls/{call}.json", self.fetch_call)
         app.router.add_get(base + "/AvailablePhoneNumbers/{country}/Local.json", self.available_numbers)
@@ -100,7 +109,8 @@ class TwilioFake(FakeService):
         }
 
     def callee(self, number: str, outcome: str) -> None:
-        """How ``number`` answers outbound calls: ``answer`` (default), ``busy``, ``no-answer``, ``failed``."""
+        """How ``number`` answers outbound calls: ``answer`` (default), ``answer-hangup``, ``busy``,
+        ``no-answer``, ``failed``."""
         self.outcomes[number] = outcome
 
     async def answered(self, timeout_s: float = 20.0) -> FakeCall:
@@ -186,19 +196,84 @@ class TwilioFake(FakeService):
         return params
 
     def _resource(self, call: FakeCall) -> dict[str, Any]:
-        now = formatdate(usegmt=True)
+        def rfc2822(at: datetime | None) -> str | None:
+            return format_datetime(at, usegmt=True) if at is not None else None
+
         return {
             "sid": call.sid,
             "account_sid": self.account_sid,
             "to": call.to,
             "from": call.from_,
             "status": call.status,
-            "direction": "outbound-api",
+            "direction": "outbound-api" if call.direction == "outbound" else "inbound",
             "api_version": "2010-04-01",
-            "date_created": now,
-            "date_updated": now,
+            "parent_call_sid": None,
+            "answered_by": None,
+            "start_time": rfc2822(call.start_time),
+            "end_time": rfc2822(call.end_time),
+            "duration": str(call.duration) if call.duration is not None else None,
+            "price": None,
+            "date_created": rfc2822(call.created_at),
+            "date_updated": formatdate(usegmt=True),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call.sid}.json",
         }
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        """``GET Calls.json``: filters ``To``, ``From``, ``Status``, ``StartTime``, ``StartTime>`` (the
+        wire form of ``StartTime>=``: on or after), ``StartTime<`` (on or before); ``PageSize``, ``Page``."""
+        if not self._authorized(request):
+            await self.record(request)
+            return self._error(401, 20003, "Authenticate")
+        await self.record(request)
+        q = request.query
+        bounds: list[tuple[str, datetime, bool]] = []
+        for key in ("StartTime", "StartTime>", "StartTime<"):
+            if key in q:
+                parsed = _when(q[key])
+                if parsed is None:
+                    return self._error(400, 20001, f"Invalid value for {key}: {q[key]}")
+                bounds.append((key, *parsed))
+        try:
+            size = min(max(int(q.get("PageSize", "50")), 1), 1000)
+            page = max(int(q.get("Page", "0")), 0)
+        except ValueError:
+            return self._error(400, 20001, "Invalid PageSize or Page")
+
+        def matches(call: FakeCall) -> bool:
+            if ("To" in q and call.to != q["To"]) or ("From" in q and call.from_ != q["From"]):
+                return False
+            if "Status" in q and call.status != q["Status"]:
+                return False
+            for key, at, whole_day in bounds:
+                if call.start_time is None:
+                    return False
+                value = call.start_time.date() if whole_day else call.start_time
+                bound = at.date() if whole_day else at
+                if key == "StartTime" and value != bound:
+                    return False
+                if key == "StartTime>" and value < bound:
+                    return False
+                if key == "StartTime<" and value > bound:
+                    return False
+            return True
+
+        found = sorted((c for c in self.calls.values() if matches(c)), key=lambda c: c.created_at, reverse=True)
+        chunk = found[page * size : (page + 1) * size]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/Calls.json"
+        more = len(found) > (page + 1) * size
+        return web.json_response(
+            {
+                "calls": [self._resource(c) for c in chunk],
+                "page": page,
+                "page_size": size,
+                "start": page * size,
+                "end": page * size + max(len(chunk) - 1, 0),
+                "uri": f"{base}?PageSize={size}&Page={page}",
+                "first_page_uri": f"{base}?PageSize={size}&Page=0",
+                "next_page_uri": f"{base}?PageSize={size}&Page={page + 1}" if more else None,
+                "previous_page_uri": f"{base}?PageSize={size}&Page={page - 1}" if page else None,
+            }
+        )
 
     async def create_call(self, request: web.Request) -> web.Response:
         params = await self._form(request)
@@ -281,13 +356,15 @@ class TwilioFake(FakeService):
 
     async def _run_outbound(self, call: FakeCall) -> None:
         await asyncio.sleep(0.05)
+        call.start_time = datetime.now(UTC)
         await self._callback(call, "queued")  # the "initiated" event
         await asyncio.sleep(self.ring_s)
         await self._callback(call, "ringing")
         outcome = self.outcomes.get(call.to, "answer")
-        if outcome != "answer":
+        if outcome not in ("answer", "answer-hangup"):
             await asyncio.sleep(self.ring_s)
             call.ended.set()
+            call.end_time, call.duration = datetime.now(UTC), 0
             await self._callback(call, outcome, CallDuration="0")
             return
         call.status, call.answered_at = "in-progress", time.monotonic()
@@ -298,9 +375,14 @@ class TwilioFake(FakeService):
         try:
             response = await self.webhook(call.params["Url"], answer)
             response.raise_for_status()
+            if outcome == "answer-hangup":
+                await asyncio.sleep(self.ring_s)
+                await self._end(call, "completed")
+                return
             await self.connect_stream(call, response.text)
         except Exception:
             call.ended.set()
+            call.end_time, call.duration = datetime.now(UTC), 0
             await self._callback(call, "failed", CallDuration="0")
             return
         await self._answered.put(call)
@@ -315,10 +397,22 @@ class TwilioFake(FakeService):
         if call.stream is not None:
             await call.stream.stop()
         duration = round(time.monotonic() - call.answered_at) if call.answered_at else 0
+        call.end_time, call.duration = datetime.now(UTC), duration
         if call.direction == "outbound":
             await self._callback(call, status, CallDuration=str(duration))
         else:
             call.status = status
+
+
+def _when(value: str) -> tuple[datetime, bool] | None:
+    """A ``StartTime`` filter value: a date (the whole day, True) or an ISO 8601 time; None if neither."""
+    try:
+        if len(value) == 10:
+            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC), True
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)), False
 
 
 def parse_stream(twiml: str) -> tuple[str, dict[str, str]]:

@@ -62,6 +62,10 @@ async def add_event(session: AsyncSession, *, call: Call, type: str, data: dict[
         from bvrai.webhooks.call_hooks import on_call_event  # webhooks and analysis build on calls
 
         await on_call_event(session, call=call, type=type)
+    if type == "call.ended" and call.direction == "outbound":
+        from bvrai.campaigns.outcomes import on_call_ended  # a campaign's call tells its contact how it went
+
+        await on_call_ended(session, call=call)
 
 
 async def finish(

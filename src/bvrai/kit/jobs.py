@@ -92,6 +92,7 @@ class PeriodicDef:
     name: str
     fn: PeriodicFn
     every_s: float
+    setting: str | None = None  # a Settings field that, when present, gives the period instead
 
 
 _TASKS: dict[str, TaskDef] = {}
@@ -108,11 +109,12 @@ def task(kind: str, *, max_attempts: int = 5, backoff_s: float = 5.0) -> Callabl
     return register
 
 
-def periodic(name: str, *, every_s: float) -> Callable[[PeriodicFn], PeriodicFn]:
-    """Register ``fn(ctx)`` to run every ``every_s`` seconds in each process that runs jobs."""
+def periodic(name: str, *, every_s: float, setting: str | None = None) -> Callable[[PeriodicFn], PeriodicFn]:
+    """Register ``fn(ctx)`` to run every ``every_s`` seconds in each process that runs jobs; with
+    ``setting``, the period is that field of the process's settings (tests shorten it)."""
 
     def register(fn: PeriodicFn) -> PeriodicFn:
-        _PERIODIC[name] = PeriodicDef(name, fn, every_s)
+        _PERIODIC[name] = PeriodicDef(name, fn, every_s, setting)
         return fn
 
     return register
@@ -281,7 +283,8 @@ class JobRunner:
                 await spec.fn(self.ctx)
             except Exception:
                 log.warning("periodic_job_failed", name=spec.name, exc_info=True)
-            await asyncio.sleep(spec.every_s * random.uniform(0.9, 1.1))  # noqa: S311 - spreading, not secrecy
+            every_s = float(getattr(self.ctx.settings, spec.setting)) if spec.setting else spec.every_s
+            await asyncio.sleep(every_s * random.uniform(0.9, 1.1))  # noqa: S311 - spreading, not secrecy
 
     async def run_job(self, job_id: str) -> None:
         """Claim, run and settle one job; a job someone else holds, or not yet due, is left alone."""

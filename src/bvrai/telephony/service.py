@@ -6,6 +6,10 @@ status, and call control (hang up, transfer) through the carrier's REST API.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import structlog
@@ -280,6 +284,7 @@ async def place_outbound_call(
     machine_detection: bool = False,
     ring_timeout_s: int = DEFAULT_RING_TIMEOUT_S,
     actor: Actor | None = None,
+    call_id: str | None = None,
 ) -> Call:
     """Dial ``to`` from one of the org's numbers; the agent's published version talks when answered.
 
@@ -292,6 +297,9 @@ async def place_outbound_call(
     - ``idempotency_key``: a second call with the same key returns the first call, dialing nothing.
     - ``machine_detection``: ask the carrier to detect answering machines (``answered_by``).
     - ``actor``: who to name in the audit log (a user, an API key; None: the platform itself).
+    - ``call_id``: the id the call will have, chosen and recorded by the caller before dialing (the
+      campaign dialer: the carrier's callbacks then name a call it knows even if the dialing process
+      dies before this transaction commits).
 
     Returns the call, status ``queued``, ``carrier_call_id`` set. Raises ``NotFound`` (agent, number),
     ``Conflict`` (agent never published), ``ValidationFailed`` (bad ``to``, or the carrier refused
@@ -311,7 +319,7 @@ async def place_outbound_call(
     number = await get_number(session, principal=principal, number_id=phone_number_id)
     acct = await account_of(session, ctx=ctx, number=number)
     call = Call(
-        id=new_id("call"),
+        id=call_id or new_id("call"),
         org_id=org_id,
         agent_id=version.agent_id,
         agent_version=version.version,
@@ -348,6 +356,116 @@ async def place_outbound_call(
         target_id=call.id,
         changes={"direction": "outbound", "agent_id": call.agent_id, "phone_number_id": number.id},
     )
+    return call
+
+
+class LookupUnsupported(Exception):
+    """The carrier offers no way to list the calls placed on an account."""
+
+
+@dataclass(frozen=True)
+class CarrierCall:
+    carrier_call_id: str
+    status: str
+    duration_s: float | None
+
+
+async def find_placed_call(
+    session: AsyncSession,
+    *,
+    ctx: AppContext,
+    org_id: str,
+    phone_number_id: str,
+    to: str,
+    since: datetime,
+) -> CarrierCall | None:
+    """The carrier's call from the org's number to ``to`` created at ``since`` or later that no call
+    record here knows: how a dial whose process died before writing it down is found again. None when
+    the carrier has no such call (it never got the request). Raises ``LookupUnsupported`` (carriers
+    other than Twilio) and ``CarrierError``."""
+    number = await get_number(session, principal=system(org_id), number_id=phone_number_id)
+    if number.carrier != "twilio":
+        raise LookupUnsupported(number.carrier)
+    from bvrai.telephony.twilio import TwilioClient
+
+    client = TwilioClient(await account_of(session, ctx=ctx, number=number))
+    day = (since - timedelta(days=1)).astimezone(UTC).date().isoformat()  # any clock skew across midnight
+    listed = await client.list_calls(to=to, from_=number.number, started_on_or_after=day)
+    listed += await client.list_calls(to=to, from_=number.number, status="queued")
+    repo = CallRepository(session)
+    found: list[tuple[datetime, dict[str, Any]]] = []
+    for resource in listed:
+        sid = str(resource.get("sid") or "")
+        try:
+            created = parsedate_to_datetime(str(resource.get("date_created")))
+        except (TypeError, ValueError):
+            continue
+        # Twilio's dates have whole seconds: allow one second, and a little clock skew.
+        if not sid or created < since - timedelta(seconds=5):
+            continue
+        if await repo.by_carrier_call(number.carrier, sid) is None:
+            found.append((created, resource))
+    if not found:
+        return None
+    _, first = min(found, key=lambda item: item[0])
+    duration = first.get("duration")
+    return CarrierCall(
+        carrier_call_id=str(first["sid"]),
+        status="queued" if first.get("status") == "initiated" else str(first.get("status") or "queued"),
+        duration_s=float(duration) if isinstance(duration, str) and duration.isdigit() else None,
+    )
+
+
+async def adopt_outbound_call(
+    session: AsyncSession,
+    *,
+    ctx: AppContext,
+    org_id: str,
+    call_id: str,
+    agent_id: str,
+    phone_number_id: str,
+    to: str,
+    variables: dict[str, str],
+    idempotency_key: str,
+    placed: CarrierCall,
+) -> Call:
+    """Write down a call the carrier placed for us but whose record was lost with its process: the
+    record ``place_outbound_call`` would have written, at the carrier's current status."""
+    principal = system(org_id)
+    version = await agents.get_published_version(session, principal=principal, agent_id=agent_id)
+    number = await get_number(session, principal=principal, number_id=phone_number_id)
+    call = Call(
+        id=call_id,
+        org_id=org_id,
+        agent_id=version.agent_id,
+        agent_version=version.version,
+        direction="outbound",
+        status="queued",
+        variables=dict(variables),
+        phone_number_id=number.id,
+        carrier=number.carrier,
+        carrier_call_id=placed.carrier_call_id,
+        idempotency_key=idempotency_key,
+    )
+    set_numbers(ctx, call, from_number=number.number, to_number=to)
+    live = placed.status not in lifecycle.ENDED
+    if live:
+        with contextlib.suppress(concurrency.CallLimitReached):  # it is on the line already: count it
+            await concurrency.check_and_take(session, ctx=ctx, org_id=org_id, call_id=call.id)
+    repo = CallRepository(session)
+    repo.add(call)
+    await repo.flush()
+    await lifecycle.add_event(session, call=call, type="call.status", data={"status": "queued", "adopted": True})
+    await record(
+        session,
+        actor=Actor(org_id=org_id, actor_type="system", actor_id=None),
+        action="call.create",
+        target_type="call",
+        target_id=call.id,
+        changes={"direction": "outbound", "agent_id": call.agent_id, "recovered_from_carrier": True},
+    )
+    if placed.status != "queued":
+        await carrier_status(session, ctx=ctx, call=call, status=placed.status, duration_s=placed.duration_s)
     return call
 
 

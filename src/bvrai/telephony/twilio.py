@@ -85,6 +85,19 @@ class TwilioClient:
         body = await self._request("POST", "Calls.json", data=data)
         return PlacedCall(carrier_call_id=str(body["sid"]), status=str(body.get("status") or "queued"))
 
+    async def list_calls(
+        self, *, to: str, from_: str, started_on_or_after: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Calls to ``to`` from ``from_``, newest first (one page of 50): ``StartTime>=`` is a UTC date
+        (YYYY-MM-DD); a queued call has no start time yet, so it is found with ``status="queued"``."""
+        params: dict[str, Any] = {"To": to, "From": from_, "PageSize": 50}
+        if started_on_or_after:
+            params["StartTime>"] = started_on_or_after  # sent as StartTime>=YYYY-MM-DD
+        if status:
+            params["Status"] = status
+        body = await self._request("GET", "Calls.json", params=params)
+        return list(body.get("calls") or [])
+
     async def update_call(self, call_sid: str, data: dict[str, Any]) -> dict[str, Any]:
         return await self._request("POST", f"Calls/{call_sid}.json", data=data)
 

@@ -1,0 +1,1 @@
+"""Outbound campaigns: contacts from CSV, calling windows, retries, and the dialer."""
