@@ -40,6 +40,10 @@ BODIES: dict[str, Any] = {
     "PATCH /v1/phone-numbers/{number_id}": {"name": "Stolen", "inbound_agent_id": "{agent_id}"},
     "POST /v1/webhooks": {"url": "https://example.com/spy"},
     "PATCH /v1/webhooks/{webhook_id}": {"url": "https://example.com/stolen", "enabled": False},
+    "POST /v1/campaigns": {"name": "Spy", "agent_id": "{agent_id}", "phone_number_id": "{number_id}"},
+    "PATCH /v1/campaigns/{campaign_id}": {"name": "Stolen", "max_concurrent": 100},
+    "POST /v1/campaigns/{campaign_id}/contacts": {},
+    "POST /v1/do-not-call": {"number": "+14155550123"},
 }
 
 # Org-wide routes without ids: they answer with the caller's own org, never ours.
@@ -76,7 +80,16 @@ async def build_victim_org(client, owner, signup) -> dict[str, str]:
     document = (await client.post(f"/v1/knowledge-bases/{kb['id']}/documents", headers=h, files=files)).json()
     hook = (await client.post("/v1/webhooks", headers=h, json={"url": "https://hooks.victim.example/in"})).json()
     delivery = (await client.post(f"/v1/webhooks/{hook['id']}/test", headers=h)).json()
+    body = {"name": "Victim campaign", "agent_id": agent["id"], "phone_number_id": phone_number["id"]}
+    campaign = (await client.post("/v1/campaigns", headers=h, json=body)).json()
+    files = {"file": ("contacts.csv", b"phone,first_name\n+14155550199,Secret\n", "text/csv")}
+    assert (await client.post(f"/v1/campaigns/{campaign['id']}/contacts", headers=h, files=files)).status_code == 200
+    dnc = (await client.post("/v1/do-not-call", headers=h, json={"number": "+14155550188"})).json()
     return {
+        "campaign_id": campaign["id"],
+        "entry_id": dnc["id"],
+        "_contact_phone": "+14155550199",
+        "_dnc_phone": "+14155550188",
         "webhook_id": hook["id"],
         "delivery_id": delivery["id"],
         "member_id": next(m["id"] for m in members if m["role"] == "member"),

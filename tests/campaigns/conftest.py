@@ -3,14 +3,22 @@ agent, the org's number, and helpers to create, fill and follow a campaign."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import httpx
+
+from bvrai.app import create_app
+from bvrai.config import Settings
+from tests.conftest import prepare_schema
 from tests.fakes.fixtures import anthropic_fake, deepgram_fake, elevenlabs_fake, openai_fake  # noqa: F401
 from tests.fakes.twilio import TwilioFake
+from tests.live import serve
 from tests.polling import eventually
 from tests.telephony.conftest import Phone, phone, twilio_fake  # noqa: F401
+from tests.workers import stamp_head
 
 AGENT = {
     "name": "Reminders",
@@ -93,3 +101,27 @@ def max_overlap(twilio: TwilioFake) -> int:
         live += step
         peak = max(peak, live)
     return peak
+
+
+@asynccontextmanager
+async def api_phone(settings: Settings, twilio: TwilioFake) -> AsyncIterator[Phone]:
+    """An API-only server (it enqueues, ``bvrai worker`` processes dial) on ``settings``' database,
+    with a signed-up org whose Twilio account is the fake."""
+    await prepare_schema(settings.db_url)
+    await stamp_head(settings.db_url)
+    with serve(create_app(settings, role="api")) as server:
+        settings.public_base_url = server.base_url  # the workers get it through their environment
+        server.app.state.ctx.settings.public_base_url = server.base_url
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as http:
+            signup = {"email": "c@example.com", "password": "long password 1", "name": "C", "organization_name": "Co"}
+            r = await http.post("/v1/auth/signup", json=signup)
+            http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            cred = {
+                "provider": "twilio",
+                "name": "Twilio main",
+                "secret": twilio.auth_token,
+                "extra": {"account_sid": twilio.account_sid},
+            }
+            r = await http.post("/v1/credentials", json=cred)
+            assert r.status_code == 201, r.text
+            yield Phone(http=http, server=server, twilio=twilio, credential_id=r.json()["id"], fakes={})

@@ -5,9 +5,13 @@ resumed; contacts outside their calling window wait until the window includes th
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.campaigns.conftest import (
     campaign,
@@ -62,7 +66,7 @@ def build_rows() -> tuple[list[list[str]], dict[int, str], dict[str, str]]:
     return rows, expected, outcome
 
 
-async def test_a_200_contact_campaign_runs_to_exact_counts(phone):
+async def test_a_200_contact_campaign_runs_to_exact_counts(phone, database_url):
     twilio = phone.twilio
     phone.server.app.state.ctx.settings.campaign_tick_s = 0.2
     twilio.ring_s = 0.1
@@ -80,6 +84,8 @@ async def test_a_200_contact_campaign_runs_to_exact_counts(phone):
         retry={"delay_s": 1, "max_attempts": 2, "on": ["busy", "no-answer"]},
     )
     cid = created["id"]
+    hook = {"url": "https://hooks.example.com/campaigns", "events": ["campaign.completed"]}
+    hook_id = (await phone.http.post("/v1/webhooks", json=hook)).json()["id"]
 
     report = await upload(phone, cid, csv_of(rows))
     assert report["accepted"] == 190
@@ -147,6 +153,23 @@ async def test_a_200_contact_campaign_runs_to_exact_counts(phone):
     call = (await phone.http.get(f"/v1/calls/{answered['last_call_id']}")).json()
     assert call["to_number"] == contact_number(11) and call["variables"] == {"first_name": "Name11"}
     assert call["status"] == "completed"
+
+    # campaign.completed, once, with the final counts.
+    deliveries = (await phone.http.get(f"/v1/webhooks/{hook_id}/deliveries")).json()["data"]
+    assert [d["event_type"] for d in deliveries] == ["campaign.completed"]
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            bodies = (
+                await conn.execute(text("SELECT body FROM webhook_messages WHERE type = 'campaign.completed'"))
+            ).all()
+    finally:
+        await engine.dispose()
+    assert len(bodies) == 1
+    event = bodies[0][0] if isinstance(bodies[0][0], dict) else json.loads(bodies[0][0])
+    assert event["data"]["campaign_id"] == cid
+    assert event["data"]["counts"] == {"total": 190, "completed": 154, "failed": 36}
+    assert event["data"]["outcomes"] == {"completed": 154, "busy": 36, "no-answer": 36}
 
     audit = (await phone.http.get("/v1/audit-logs", params={"target_id": cid, "limit": 100})).json()["data"]
     assert {"campaign.create", "campaign.contacts_upload", "campaign.start", "campaign.pause", "campaign.resume"} <= {

@@ -77,6 +77,8 @@ class TwilioFake(FakeService):
         self.available = ["+14155550101", "+14155550102", "+14155550103"]
         self.outcomes: dict[str, str] = {}
         self.ring_s = 0.2
+        self.respond_delay_s = 0.0  # answer call creations this late (the call is placed at once)
+        self.responding = 0  # call creations placed but not answered yet
         self._answered: asyncio.Queue[FakeCall] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         super().__init__(api_key=auth_token)
@@ -289,6 +291,12 @@ class TwilioFake(FakeService):
         call = FakeCall(sid=sid("CA"), to=to, from_=from_, direction="outbound", params=params)
         self.calls[call.sid] = call
         self._spawn(self._run_outbound(call))
+        if self.respond_delay_s:  # a slow answer: the call is placed, the client has not heard yet
+            self.responding += 1
+            try:
+                await asyncio.sleep(self.respond_delay_s)
+            finally:
+                self.responding -= 1
         return web.json_response(self._resource(call), status=201)
 
     async def fetch_call(self, request: web.Request) -> web.Response:

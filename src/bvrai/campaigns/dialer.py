@@ -170,6 +170,7 @@ async def dial(ctx: AppContext, attempt_id: str) -> None:
         if contact.status == "dialing":
             contact.status, contact.last_call_id = "in_progress", call.id
         await session.commit()
+    log.info("campaign_dialed", attempt_id=attempt_id, call_id=call.id, carrier_call_id=call.carrier_call_id)
 
 
 async def _not_placed(ctx: AppContext, attempt_id: str, *, reason: str, pause: bool = False) -> None:
