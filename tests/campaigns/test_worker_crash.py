@@ -1,6 +1,7 @@
 """The worker dialing a campaign is killed (SIGKILL) while the carrier holds calls it placed but has
-not yet answered for; a new worker finishes the campaign without dialing any attempt twice: it asks
-the carrier (the call list) about every dial the dead worker left open and adopts the calls it finds."""
+not yet answered for; a new worker finishes the campaign without dialing any attempt twice: the
+calls the dead worker placed are adopted (their callbacks name our call id; the carrier's call list
+is asked about every dial left open), never dialed again."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
             known = {row[0] for row in (await conn.execute(text("SELECT carrier_call_id FROM calls"))).all()}
     finally:
         await engine.dispose()
-    # The calls the dead worker never wrote down were found at the carrier and adopted, not redialed.
-    assert recovered["adopted"] >= 1, (recovered, orphans, dialed_before)
+    # The calls the dead worker never wrote down were adopted, not redialed: found through the
+    # carrier's callbacks (they name our call id) or its call list (tests/campaigns/test_recovery.py).
+    assert recovered["adopted"] + recovered["adopted-from-callback"] >= 1, (recovered, orphans, dialed_before)
     assert known == {c.sid for c in twilio.calls.values() if c.direction == "outbound"}

@@ -24,6 +24,8 @@ import asyncio
 from datetime import timedelta
 
 import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bvrai.calls import concurrency
 from bvrai.campaigns import service
@@ -37,6 +39,7 @@ from bvrai.kit.db import utcnow
 from bvrai.kit.errors import Conflict, NotFound, ValidationFailed
 from bvrai.kit.ids import new_id
 from bvrai.telephony import service as telephony
+from bvrai.telephony.carrier import CarrierAccount
 
 log = structlog.get_logger(__name__)
 
@@ -258,22 +261,64 @@ async def recover(ctx: AppContext, attempt_id: str) -> str | None:
             await session.commit()
             log.info("campaign_dial_not_placed", attempt_id=attempt_id)
             return "not-at-carrier"
-        attempt.status, attempt.recovered = "placed", "adopted"
-        attempt.carrier_call_id = placed.carrier_call_id
-        contact.status, contact.last_call_id = "in_progress", attempt.call_id
-        await session.flush()
-        await telephony.adopt_outbound_call(
-            session,
-            ctx=ctx,
-            org_id=campaign.org_id,
-            call_id=attempt.call_id,
-            agent_id=campaign.agent_id,
-            phone_number_id=campaign.phone_number_id,
-            to=to,
-            variables={k: str(v) for k, v in contact.variables.items()},
-            idempotency_key=attempt.idempotency_key,
-            placed=placed,
-        )
+        await _adopt(session, ctx=ctx, attempt=attempt, placed=placed, how="adopted")
         await session.commit()
         log.info("campaign_dial_adopted", attempt_id=attempt_id, carrier_call_id=placed.carrier_call_id)
         return "adopted"
+
+
+async def _adopt(
+    session: AsyncSession, *, ctx: AppContext, attempt: CampaignAttempt, placed: telephony.CarrierCall, how: str
+) -> None:
+    """Write down the call the carrier placed for ``attempt``, which its dialer never recorded."""
+    repo = CampaignRepository(session)
+    contact = await repo.contact_unscoped(attempt.contact_id)
+    campaign = await repo.campaign_unscoped(attempt.campaign_id)
+    assert contact is not None and campaign is not None
+    attempt.status, attempt.recovered, attempt.carrier_call_id = "placed", how, placed.carrier_call_id
+    contact.status, contact.last_call_id = "in_progress", attempt.call_id
+    await session.flush()
+    await telephony.adopt_outbound_call(
+        session,
+        ctx=ctx,
+        org_id=campaign.org_id,
+        call_id=attempt.call_id,
+        agent_id=campaign.agent_id,
+        phone_number_id=campaign.phone_number_id,
+        to=service.contact_phone(ctx, contact),
+        variables={k: str(v) for k, v in contact.variables.items()},
+        idempotency_key=attempt.idempotency_key,
+        placed=placed,
+    )
+
+
+async def lost_dial_account(session: AsyncSession, *, ctx: AppContext, call_id: str) -> CarrierAccount | None:
+    """The carrier account of a campaign dial still unconfirmed (``dialing``) whose call id is
+    ``call_id``: what a carrier's callback for that call is verified with before it is believed."""
+    attempt = await CampaignRepository(session).attempt_by_call(call_id)
+    if attempt is None or attempt.status != "dialing":
+        return None
+    campaign = await CampaignRepository(session).campaign_unscoped(attempt.campaign_id)
+    assert campaign is not None
+    return await telephony.number_account(
+        session, ctx=ctx, org_id=campaign.org_id, phone_number_id=campaign.phone_number_id
+    )
+
+
+async def adopt_reported_call(ctx: AppContext, *, call_id: str, carrier_call_id: str) -> bool:
+    """A carrier's (verified) callback names a call of a campaign dial that was never written down
+    (its dialer died, or has not committed yet): adopt it now, at ``queued``; the callback itself
+    then moves it on. False when there is no such unconfirmed dial (any more)."""
+    async with ctx.sessions() as session:
+        attempt = await CampaignRepository(session).attempt_by_call(call_id)
+        if attempt is None or attempt.status != "dialing":
+            return False
+        placed = telephony.CarrierCall(carrier_call_id=carrier_call_id, status="queued", duration_s=None)
+        try:
+            await _adopt(session, ctx=ctx, attempt=attempt, placed=placed, how="adopted-from-callback")
+            await session.commit()
+        except IntegrityError:  # its dialer (or a recovery) wrote the call meanwhile
+            await session.rollback()
+            return True
+    log.info("campaign_dial_adopted_from_callback", call_id=call_id, carrier_call_id=carrier_call_id)
+    return True

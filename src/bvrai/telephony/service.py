@@ -90,6 +90,14 @@ async def account_of(session: AsyncSession, *, ctx: AppContext, number: PhoneNum
     return await account(session, ctx=ctx, org_id=number.org_id, credential_id=number.credential_id)
 
 
+async def number_account(
+    session: AsyncSession, *, ctx: AppContext, org_id: str, phone_number_id: str
+) -> CarrierAccount | None:
+    """The carrier account behind one of the org's numbers; None when the number is gone."""
+    number = await PhoneNumberRepository(session).number(org_id, phone_number_id)
+    return await account_of(session, ctx=ctx, number=number) if number is not None else None
+
+
 async def _check_refs(
     session: AsyncSession, *, principal: Principal, carrier: str, credential_id: str | None, agent_id: str | None
 ) -> None:

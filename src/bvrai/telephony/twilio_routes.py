@@ -76,6 +76,29 @@ async def _call_for(request: Request, ctx: AppContext, call_id: str | None, call
         await asyncio.sleep(0.1)
 
 
+async def _known_or_adopted(request: Request, ctx: AppContext, call_id: str | None, params: dict[str, Any]) -> Call:
+    """The call a callback is about. A campaign dial whose process died before writing its call down
+    is still named by the call id in our URL: once the callback is verified against the account that
+    dialed, the call it reports (its CallSid) is adopted instead of dialed again."""
+    try:
+        return await _call_for(request, ctx, call_id, params.get("CallSid"))
+    except NotFound:
+        call_sid = params.get("CallSid")
+        if not call_id or not call_sid:
+            raise
+    from bvrai.campaigns import dialer  # campaigns build on telephony
+
+    async with ctx.sessions() as db:
+        account = await dialer.lost_dial_account(db, ctx=ctx, call_id=call_id)
+    if account is None or account.carrier != "twilio":
+        raise NotFound("no such call")
+    await _verify(request, ctx, auth_token=account.secret, params=params)
+    if params.get("AccountSid") != account.extra.get("account_sid"):
+        raise Forbidden("the call belongs to another Twilio account")
+    await dialer.adopt_reported_call(ctx, call_id=call_id, carrier_call_id=call_sid)
+    return await _call_for(request, ctx, call_id, call_sid)
+
+
 @router.post("/voice")
 async def voice(request: Request, ctx: Ctx, session: Session) -> Response:
     """A call to one of our numbers: answer with a stream to the media line, or reject it."""
@@ -114,7 +137,7 @@ async def answer(
 ) -> Response:
     """An outbound call was answered: connect it to the media line with a fresh token."""
     params = await _form(request)
-    found = await _call_for(request, ctx, call_id, None)
+    found = await _known_or_adopted(request, ctx, call_id, params)
     call = await CallRepository(session).call_unscoped(found.id)
     assert call is not None
     account = await service.call_account(session, ctx=ctx, call=call)
@@ -133,7 +156,7 @@ async def status(
 ) -> Response:
     """Call progress: queued, ringing, in-progress, then how it ended, with its duration."""
     params = await _form(request)
-    found = await _call_for(request, ctx, call_id, params.get("CallSid"))
+    found = await _known_or_adopted(request, ctx, call_id, params)
     call = await CallRepository(session).call_unscoped(found.id)
     assert call is not None
     account = await service.call_account(session, ctx=ctx, call=call)
