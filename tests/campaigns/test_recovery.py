@@ -15,7 +15,7 @@ from bvrai.kit.db import utcnow
 from bvrai.kit.ids import new_id
 from bvrai.telephony.carrier import CarrierAccount
 from bvrai.telephony.twilio import TwilioClient
-from tests.campaigns.conftest import contacts, csv_of, dials, new_campaign, upload
+from tests.campaigns.conftest import contacts, csv_of, dials, new_campaign, upload, wait_status
 from tests.conftest import make_settings
 from tests.telephony.conftest import OUR_NUMBER
 
@@ -93,3 +93,24 @@ async def test_lost_dials_are_adopted_or_released_by_asking_the_carrier(phone, d
     assert never["status"] == "pending" and never["attempts"] == 0  # dialed again when its turn comes
     counts = (await phone.http.get(f"/v1/campaigns/{cid}")).json()["counts"]
     assert counts["outcomes"] == {"busy": 1} and counts["failed"] == 1 and counts["pending"] == 1
+
+
+async def test_a_call_whose_end_was_never_reported_is_checked_at_the_carrier(phone):
+    """Twilio does not retry status callbacks: a lost final one would hold the contact forever."""
+    twilio = phone.twilio
+    settings = phone.server.app.state.ctx.settings
+    settings.campaign_tick_s, settings.campaign_dial_lease_s = 0.2, 2.0
+    twilio.ring_s = 0.05
+    twilio.callee(LOST, "busy")
+    twilio.lost_final_callbacks.add(LOST)
+    cid = (await new_campaign(phone, retry={"max_attempts": 1}))["id"]
+    await upload(phone, cid, csv_of([[LOST, "Lost", ""]]))
+    assert (await phone.http.post(f"/v1/campaigns/{cid}/start")).status_code == 200
+    done = await wait_status(phone, cid, "completed", timeout_s=60)
+    assert done["counts"]["failed"] == 1 and done["counts"]["outcomes"] == {"busy": 1}
+    [contact] = await contacts(phone, cid)
+    call = (await phone.http.get(f"/v1/calls/{contact['last_call_id']}")).json()
+    assert call["status"] == "busy" and dials(twilio) == [LOST]
+    sid = call["carrier_call_id"]
+    assert any(r.method == "GET" and r.path.endswith(f"/Calls/{sid}.json") for r in twilio.requests)
+    assert twilio.calls[sid].statuses() == ["queued", "ringing"]  # the busy callback never came

@@ -79,6 +79,7 @@ class TwilioFake(FakeService):
         self.ring_s = 0.2
         self.respond_delay_s = 0.0  # answer call creations this late (the call is placed at once)
         self.responding = 0  # call creations placed but not answered yet
+        self.lost_final_callbacks: set[str] = set()  # callees whose calls' last status callback is lost
         self._answered: asyncio.Queue[FakeCall] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         super().__init__(api_key=auth_token)
@@ -302,6 +303,7 @@ class TwilioFake(FakeService):
     async def fetch_call(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return self._error(401, 20003, "Authenticate")
+        await self.record(request)
         call = self.calls.get(request.match_info["call"])
         if call is None:
             return self._error(404, 20404, "The requested resource was not found")
@@ -356,7 +358,8 @@ class TwilioFake(FakeService):
 
     async def _callback(self, call: FakeCall, status: str, **extra: str) -> None:
         url = call.params.get("StatusCallback")
-        if not url:
+        final = status in ("completed", "busy", "no-answer", "failed", "canceled")
+        if not url or (final and call.to in self.lost_final_callbacks):
             call.status = status
             return
         with contextlib.suppress(httpx.HTTPError):

@@ -59,6 +59,7 @@ async def tick(ctx: AppContext) -> None:
 
 async def tick_campaign(ctx: AppContext, campaign_id: str) -> None:
     await recover_lost_dials(ctx, campaign_id)
+    await check_long_calls(ctx, campaign_id)
     attempt_ids = await claim(ctx, campaign_id)
     if attempt_ids:
         await asyncio.gather(*(dial(ctx, attempt_id) for attempt_id in attempt_ids))
@@ -170,6 +171,7 @@ async def dial(ctx: AppContext, attempt_id: str) -> None:
             await session.rollback()
             return
         attempt.status, attempt.carrier_call_id, attempt.updated_at = "placed", call.carrier_call_id, utcnow()
+        attempt.lease_until = utcnow() + timedelta(seconds=lease_s)  # then its call's status is checked
         if contact.status == "dialing":
             contact.status, contact.last_call_id = "in_progress", call.id
         await session.commit()
@@ -276,6 +278,7 @@ async def _adopt(
     campaign = await repo.campaign_unscoped(attempt.campaign_id)
     assert contact is not None and campaign is not None
     attempt.status, attempt.recovered, attempt.carrier_call_id = "placed", how, placed.carrier_call_id
+    attempt.lease_until = utcnow() + timedelta(seconds=ctx.settings.campaign_dial_lease_s)
     contact.status, contact.last_call_id = "in_progress", attempt.call_id
     await session.flush()
     await telephony.adopt_outbound_call(
@@ -322,3 +325,36 @@ async def adopt_reported_call(ctx: AppContext, *, call_id: str, carrier_call_id:
             return True
     log.info("campaign_dial_adopted_from_callback", call_id=call_id, carrier_call_id=carrier_call_id)
     return True
+
+
+# --- calls whose end was not heard ---------------------------------------------------------------------------------
+
+
+async def check_long_calls(ctx: AppContext, campaign_id: str) -> None:
+    """Every lease period, ask the carrier about the campaign's calls still up here: a status callback
+    that never arrived (the carrier does not retry them) would otherwise hold a contact, a slot and
+    the campaign's completion forever."""
+    now = utcnow()
+    async with ctx.sessions() as session:
+        due = await CampaignRepository(session).stale_attempts(campaign_id, now, RECOVER_PER_TICK, status="placed")
+    for attempt_id in due:
+        try:
+            await check_call(ctx, attempt_id)
+        except Exception:
+            log.warning("campaign_call_check_failed", attempt_id=attempt_id, exc_info=True)
+
+
+async def check_call(ctx: AppContext, attempt_id: str) -> str | None:
+    """The carrier's status of a placed attempt's call, applied when it has ended; None when another
+    worker has the check or the carrier cannot say."""
+    now = utcnow()
+    lease_s = ctx.settings.campaign_dial_lease_s
+    async with ctx.sessions() as session:
+        repo = CampaignRepository(session)
+        if not await repo.take_stale(attempt_id, now, now + timedelta(seconds=lease_s), status="placed"):
+            return None
+        await session.commit()
+    async with ctx.sessions() as session:
+        attempt = await CampaignRepository(session).attempt_unscoped(attempt_id)
+        assert attempt is not None
+        return await telephony.refresh_call_status(session, ctx=ctx, call_id=attempt.call_id, commit=True)

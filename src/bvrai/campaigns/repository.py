@@ -179,26 +179,29 @@ class CampaignRepository(Repository):
     async def attempt_by_call(self, call_id: str) -> CampaignAttempt | None:
         return (await self.session.scalars(select(CampaignAttempt).where(CampaignAttempt.call_id == call_id))).first()
 
-    async def stale_attempts(self, campaign_id: str, now: datetime, limit: int) -> Sequence[str]:
-        """Dials whose lease ran out while still ``dialing``: their worker died, or never got an answer."""
+    async def stale_attempts(
+        self, campaign_id: str, now: datetime, limit: int, status: str = "dialing"
+    ) -> Sequence[str]:
+        """Attempts whose lease ran out: ``dialing`` ones were left by a dead worker (or never got the
+        carrier's answer); ``placed`` ones are due for a look at their call's status at the carrier."""
         stmt = (
             select(CampaignAttempt.id)
             .where(
                 CampaignAttempt.campaign_id == campaign_id,
-                CampaignAttempt.status == "dialing",
+                CampaignAttempt.status == status,
                 CampaignAttempt.lease_until < now,
             )
             .limit(limit)
         )
         return (await self.session.scalars(stmt)).all()
 
-    async def take_stale(self, attempt_id: str, now: datetime, lease_until: datetime) -> bool:
+    async def take_stale(self, attempt_id: str, now: datetime, lease_until: datetime, status: str = "dialing") -> bool:
         """Take a stale attempt to resolve it (one worker wins); its lease is renewed meanwhile."""
         stmt = (
             update(CampaignAttempt)
             .where(
                 CampaignAttempt.id == attempt_id,
-                CampaignAttempt.status == "dialing",
+                CampaignAttempt.status == status,
                 CampaignAttempt.lease_until < now,
             )
             .values(lease_until=lease_until, updated_at=now)

@@ -477,6 +477,35 @@ async def adopt_outbound_call(
     return call
 
 
+async def refresh_call_status(session: AsyncSession, *, ctx: AppContext, call_id: str, commit: bool) -> str | None:
+    """Ask the carrier where a live call is and apply it (an end whose status callback was lost);
+    the carrier's status, or None when the call is over here already or the carrier cannot be asked."""
+    call = await CallRepository(session).call_unscoped(call_id)
+    if call is None or call.ended_at is not None or call.carrier != "twilio" or not call.carrier_call_id:
+        return None
+    from bvrai.telephony.twilio import TwilioClient
+
+    try:
+        resource = await TwilioClient(await call_account(session, ctx=ctx, call=call)).fetch_call(call.carrier_call_id)
+    except CarrierError:
+        log.warning("carrier_status_fetch_failed", call_id=call.id, exc_info=True)
+        return None
+    status = "queued" if resource.get("status") == "initiated" else str(resource.get("status") or "")
+    duration = resource.get("duration")
+    if status in lifecycle.ENDED or status in ("ringing", "in-progress"):
+        await carrier_status(
+            session,
+            ctx=ctx,
+            call=call,
+            status=status,
+            duration_s=float(duration) if isinstance(duration, str) and duration.isdigit() else None,
+            data={"carrier_status": status, "source": "carrier-poll"},
+        )
+    if commit:
+        await session.commit()
+    return status
+
+
 async def answer_outbound(session: AsyncSession, *, ctx: AppContext, call: Call) -> media_tokens.MediaToken | None:
     """The callee picked up: a fresh media token for the stream (None if the call is over)."""
     if call.ended_at is not None or call.media_attached_at is not None:

@@ -98,6 +98,9 @@ class TwilioClient:
         body = await self._request("GET", "Calls.json", params=params)
         return list(body.get("calls") or [])
 
+    async def fetch_call(self, call_sid: str) -> dict[str, Any]:
+        return await self._request("GET", f"Calls/{call_sid}.json")
+
     async def update_call(self, call_sid: str, data: dict[str, Any]) -> dict[str, Any]:
         return await self._request("POST", f"Calls/{call_sid}.json", data=data)
 
