@@ -3,9 +3,7 @@
 - ``chunks``: every chunk's text, owner (org, knowledge base, document, position) and float32 vector;
   ``chunk_id`` unique.
 - ``chunks_fts``: an FTS5 index over ``chunks.text`` and ``chunks.kb_id`` (external content, kept in
-  step by triggers). A keyword search names its knowledge bases in the MATCH, so FTS5 intersects
-  them with the words inside the index and ranks (BM25 on the text alone) only that knowledge
-  base's matches, keeping the best ``k`` without sorting them all.
+  step by triggers), searched by ``sqlite_keywords.KeywordSearch``.
 - ``vbits_<dims>``: a sqlite-vec ``vec0`` table per vector size of the vectors' signs (binary
   quantization, one bit a dimension), ``kb_id`` its partition key and ``org_id`` a metadata column.
   A KNN query names both, so only the partitions asked for and only the org's rows are scanned.
@@ -29,14 +27,14 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from bvrai.knowledge.store.base import ChunkHit, ChunkRecord, keywords
+from bvrai.knowledge.store.base import ChunkHit, ChunkRecord
+from bvrai.knowledge.store.sqlite_keywords import KeywordSearch
 
 T = TypeVar("T")
 
@@ -44,9 +42,6 @@ SCHEMA_VERSION = 2
 OVERSAMPLE = 5
 MIN_CANDIDATES = 100
 MAX_CANDIDATES = 4096  # sqlite-vec's largest k
-COMMON_SHARE = 0.05
-COMMON_MIN_ROWS = 1000
-ROW_COUNT_TTL_S = 60.0
 
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS chunks (
@@ -88,10 +83,6 @@ def _bits_table(dims: int) -> str:
     return f"vbits_{int(dims)}"
 
 
-def _quoted(term: str) -> str:
-    return '"' + term.replace('"', '""') + '"'
-
-
 def _connect_module() -> Any:
     """The sqlite3 module to use: the standard one if it can load extensions, else pysqlite3."""
     probe = sqlite3.connect(":memory:")
@@ -116,8 +107,7 @@ class SqliteVecStore:
 
     def __init__(self, path: Path, *, drop_common_terms: bool = True) -> None:
         self.path = path
-        self.drop_common_terms = drop_common_terms
-        self._row_count: tuple[float, int] = (0.0, 0)
+        self._keywords = KeywordSearch(drop_common_terms=drop_common_terms)
         self._module = _connect_module()
         self._local = threading.local()
         self._connections: list[Any] = []
@@ -316,68 +306,8 @@ class SqliteVecStore:
     ) -> list[ChunkHit]:
         return await self._run(self.vector_search_sync, org_id, list(kb_ids), vector, k, dimensions)
 
-    def _rows(self, conn: Any) -> int:
-        checked_at, count = self._row_count
-        if time.monotonic() - checked_at > ROW_COUNT_TTL_S:
-            count = int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-            self._row_count = (time.monotonic(), count)
-        return count
-
-    def _without_common_terms(self, conn: Any, terms: list[str]) -> list[str]:
-        """The query's terms less those too common to be worth ranking every chunk they occur in.
-
-        FTS5 computes BM25 for every row the MATCH admits before it keeps the best ``k``, so a
-        keyword search costs in proportion to the rows that hold *any* of the query's words. A word
-        found in more than ``COMMON_SHARE`` of all chunks (and in at least ``COMMON_MIN_ROWS`` of
-        them) brings most of those rows but little score: its inverse document frequency is low, so
-        it rarely decides the order of the rows that also hold a rarer query word. Such words are
-        dropped, as Lucene's ``cutoff_frequency`` did; when every word is that common, the rarest one
-        is kept. Below ``COMMON_MIN_ROWS / COMMON_SHARE`` chunks in the file nothing is dropped.
-        Measured at 100k chunks (``bench/retrieval.py``): ~4x faster, recall@5 shown beside it.
-        """
-        cutoff = max(COMMON_SHARE * self._rows(conn), COMMON_MIN_ROWS)
-        if len(terms) < 2 or self._rows(conn) <= cutoff:
-            return terms
-        rows_with = {
-            t: int(
-                conn.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f"text : {_quoted(t)}",)
-                ).fetchone()[0]
-            )
-            for t in terms
-        }
-        rare = [t for t in terms if rows_with[t] <= cutoff]
-        return rare or [min(terms, key=rows_with.__getitem__)]
-
     def keyword_search_sync(self, org_id: str, kb_ids: Sequence[str], query: str, k: int) -> list[ChunkHit]:
-        terms = keywords(query)
-        if not kb_ids or not terms or k <= 0:
-            return []
-        conn = self._conn()
-        if self.drop_common_terms:
-            terms = self._without_common_terms(conn, terms)
-        match = (
-            f"kb_id : ({' OR '.join(_quoted(kb) for kb in kb_ids)}) "
-            f"AND text : ({' OR '.join(_quoted(t) for t in terms)})"
-        )
-        # ORDER BY rank LIMIT inside the FTS5 query lets it keep only the best k while it ranks;
-        # bm25(1.0, 0.0) weighs the text column alone (the kb_id column only filters).
-        best = conn.execute(
-            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? AND rank MATCH 'bm25(1.0, 0.0)' "
-            "ORDER BY rank LIMIT ?",
-            (match, k),
-        ).fetchall()
-        if not best:
-            return []
-        rank = {int(r[0]): float(r[1]) for r in best}
-        found = ",".join("?" * len(rank))
-        rows = conn.execute(
-            f"SELECT rowid, chunk_id, kb_id, doc_id, ord, text FROM chunks WHERE rowid IN ({found}) AND +org_id = ?",  # noqa: S608
-            (*rank, org_id),
-        ).fetchall()
-        # FTS5's bm25() is lower-is-better and negative; flip it so every score is higher-is-better.
-        hits = [ChunkHit(r[1], r[2], r[3], r[4], r[5], -rank[int(r[0])]) for r in rows]
-        return sorted(hits, key=lambda h: -h.score)
+        return self._keywords.search(self._conn(), org_id=org_id, kb_ids=kb_ids, query=query, k=k)
 
     async def keyword_search(self, *, org_id: str, kb_ids: Sequence[str], query: str, k: int) -> list[ChunkHit]:
         return await self._run(self.keyword_search_sync, org_id, list(kb_ids), query, k)
