@@ -131,3 +131,16 @@ async def test_a_file_written_by_the_first_version_is_upgraded_in_place_and_keep
         assert len(words) == 2
     finally:
         await store.close()
+
+
+async def test_a_keyword_search_finds_its_knowledge_bases_rows_even_when_others_rank_higher(store: VectorStore):
+    """The embedded store matches the words alone when the knowledge bases searched hold most of the
+    file; if the best rows are then all elsewhere, it must still return the ones asked for."""
+    big = [chunk("org_a", "kb_big", "doc_b", i, f"Marco {'filler words ' * 30}{i}", vec(1)) for i in range(20)]
+    loud = [chunk("org_a", "kb_loud", "doc_l", i, f"Marco Marco Marco {i}", vec(2)) for i in range(19)]
+    await store.upsert(big + loud, dimensions=DIMS)
+    hits = await store.keyword_search(org_id="org_a", kb_ids=["kb_big"], query="Marco", k=3)
+    assert len(hits) == 3 and {h.kb_id for h in hits} == {"kb_big"}
+    hits = await store.keyword_search(org_id="org_a", kb_ids=["kb_big", "kb_loud"], query="Marco", k=3)
+    assert {h.kb_id for h in hits} == {"kb_loud"}
+    assert await store.keyword_search(org_id="org_b", kb_ids=["kb_big"], query="Marco", k=3) == []
