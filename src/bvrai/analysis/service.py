@@ -145,7 +145,13 @@ async def run(ctx: AppContext, *, call_id: str) -> None:
         llm_config = spec.llm.model_copy(update={"fallbacks": []})
         try:
             llm = await build_stage(
-                session, ctx=ctx, org_id=call.org_id, stage="llm", config=llm_config, sample_rate=16000
+                session,
+                ctx=ctx,
+                org_id=call.org_id,
+                stage="llm",
+                config=llm_config,
+                sample_rate=16000,
+                extra={"background": True},  # a local model serves live calls first
             )
         except ProviderError as exc:
             llm, build_error = None, str(exc)

@@ -204,3 +204,21 @@ def test_a_base_url_means_an_openai_compatible_server_elsewhere(ctx):
 def test_an_unbundled_model_without_base_url_is_refused(ctx):
     with pytest.raises(ProviderRequestError, match="no bundled model 'llama-3-70b'"):
         create_llm_service(LLMConfig(model="llama-3-70b"), ctx)
+
+
+async def test_a_live_call_is_answered_before_a_summary_in_progress_finishes(ctx):
+    """A call's post-call analysis runs on the same model as the live calls: it must give way."""
+    engine = get_engine(Path(ctx.extra["model_cache_dir"]))
+    summary_writer = LocalChatClient(engine, "qwen2.5-0.5b-instruct", background=True)
+    caller = LocalChatClient(engine, "qwen2.5-0.5b-instruct")
+    yields_before = engine.background_yields
+    long_task = asyncio.create_task(
+        _complete(summary_writer, "Write the numbers from one to three hundred in words.", max_tokens=300)
+    )
+    await asyncio.sleep(0.5)  # the engine was idle: the summary is being written
+    reply, _finish, replied_at = await _complete(caller, "Say hello.", max_tokens=10)
+    summary, summary_finish, summarised_at = await long_task
+    assert reply and replied_at < summarised_at, "the live reply waited for the background summary"
+    assert engine.background_yields == yields_before + 1
+    # Restarted after it yielded, the summary still reached its reader once, whole.
+    assert summary_finish in ("stop", "length") and summary.lower().count("two hundred") <= 1

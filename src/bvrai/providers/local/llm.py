@@ -26,6 +26,7 @@ against that server (a llama.cpp server elsewhere, vLLM, Ollama...).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -205,12 +206,13 @@ class _ChunkStream:
 
 
 class _Completions:
-    def __init__(self, engine: LlamaEngine, model: str) -> None:
+    def __init__(self, engine: LlamaEngine, model: str, *, background: bool) -> None:
         self._engine = engine
         self._model = model
+        self._background = background
 
     async def create(self, **params: Any) -> Any:
-        request = generation_request(params)
+        request = dataclasses.replace(generation_request(params), background=self._background)
         stream = _ChunkStream(self._engine, request, self._model)
         if params.get("stream"):
             return stream
@@ -250,8 +252,8 @@ async def _collect(stream: _ChunkStream) -> ChatCompletion:
 class LocalChatClient:
     """The part of ``openai.AsyncOpenAI`` pipecat's OpenAI service calls, answered by the local engine."""
 
-    def __init__(self, engine: LlamaEngine, model: str) -> None:
-        self.chat = SimpleNamespace(completions=_Completions(engine, model))
+    def __init__(self, engine: LlamaEngine, model: str, *, background: bool = False) -> None:
+        self.chat = SimpleNamespace(completions=_Completions(engine, model, background=background))
 
     async def close(self) -> None:
         # Nothing to release per service: the engine is shared by the process.
@@ -265,9 +267,12 @@ class LocalLLMService(OpenAILLMService):
     supports_developer_role = False
     _settings: OpenAILLMSettings  # pipecat declares it through a class alias mypy cannot follow
 
-    def __init__(self, *, engine: LlamaEngine, settings: OpenAILLMSettings, **kwargs: Any) -> None:
+    def __init__(
+        self, *, engine: LlamaEngine, settings: OpenAILLMSettings, background: bool = False, **kwargs: Any
+    ) -> None:
         # Set before the base constructor, which calls create_client().
         self._engine = engine
+        self._background = background
         super().__init__(api_key="local", settings=settings, **kwargs)
 
     def create_client(
@@ -281,7 +286,7 @@ class LocalLLMService(OpenAILLMService):
     ) -> Any:
         # Called by the base constructor; the connection arguments mean nothing in process.
         model = self._settings.model if isinstance(self._settings.model, str) else BUNDLED_MODEL_NAMES[0]
-        return LocalChatClient(self._engine, model)
+        return LocalChatClient(self._engine, model, background=self._background)
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -299,7 +304,8 @@ def create_llm_service(config: Any, ctx: ProviderContext) -> OpenAILLMService:
     Returns ``LocalLLMService`` (the bundled model, in process) or, when a ``base_url`` is given, a plain
     ``OpenAILLMService`` pointed at that OpenAI-compatible server. ``ctx.extra`` may carry
     ``model_cache_dir`` (where the GGUF is assembled; default ``BVRAI_MODEL_CACHE_DIR`` or
-    ``<BVRAI_DATA_DIR>/models``), ``llm_threads`` and ``llm_context_tokens``.
+    ``<BVRAI_DATA_DIR>/models``), ``llm_threads``, ``llm_context_tokens`` and ``background`` (work
+    that gives way to live calls, such as post-call analysis).
     """
     model = getattr(config, "model", None) or BUNDLED_MODEL_NAMES[0]
     settings = OpenAILLMService.Settings(
@@ -322,7 +328,7 @@ def create_llm_service(config: Any, ctx: ProviderContext) -> OpenAILLMService:
         n_threads=ctx.extra.get("llm_threads"),
         **({"n_ctx": int(ctx.extra["llm_context_tokens"])} if ctx.extra.get("llm_context_tokens") else {}),
     )
-    return LocalLLMService(engine=engine, settings=settings)
+    return LocalLLMService(engine=engine, settings=settings, background=bool(ctx.extra.get("background")))
 
 
 async def preload(cache_dir: Path | None = None) -> LlamaEngine:

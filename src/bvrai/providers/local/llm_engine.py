@@ -1,11 +1,19 @@
 """The local LLM engine: one llama.cpp model per process, run on its own thread, shared by every call.
 
 ``llama_cpp.Llama`` holds one context (one KV cache) and is not safe to use from two threads at once.
-So each engine owns a single-thread executor: every request from every call session is a job on that
-thread, run to the end in arrival order. A new request therefore never cuts off another call's reply
-(what ``llama_cpp.server`` does by default with ``interrupt_requests``); it waits its turn. A request
-whose caller has gone (barge-in, hang-up) stops at the next token, and one cancelled while still
-queued is skipped when its turn comes, so an interrupted call does not hold the others up.
+So each engine owns one thread: every request from every call session is a job on that thread, run to
+the end in arrival order. A new request therefore never cuts off another call's reply (what
+``llama_cpp.server`` does by default with ``interrupt_requests``); it waits its turn. A request whose
+caller has gone (barge-in, hang-up) stops at the next token, and one cancelled while still queued is
+skipped when its turn comes, so an interrupted call does not hold the others up.
+
+Live calls come before background work. A *background* request (post-call analysis) runs only when
+no live request is queued, and gives way to one that arrives while it generates: it stops at the next
+token and goes back behind the live work, to start again from its prompt later (llama.cpp reuses the
+prompt's tokens still in the KV cache, so a restart costs the evaluation of what changed). Without
+this a call ending would take the model for the ten-odd seconds its summary needs while the other
+calls' callers wait for their next reply. A background request's text is handed over only when it is
+complete, so a restart never repeats text to its reader.
 
 Tokens are produced on the engine thread and handed to the caller's event loop one by one
 (``call_soon_threadsafe``); llama.cpp releases the GIL while it computes, so the event loop carrying
@@ -21,12 +29,15 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
+import itertools
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +74,7 @@ class GenerationRequest:
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     json_mode: bool = False
+    background: bool = False  # yields to live calls' requests (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,11 @@ class Finished:
 
 
 _DONE = object()
+LIVE, BACKGROUND, STOP = 1, 2, 0  # queue priorities: lower runs first
+
+
+class _Preempted(Exception):
+    """A background generation gave way to a live request."""
 
 
 @dataclass
@@ -91,7 +108,12 @@ class LlamaEngine:
         self.cache_dir = Path(cache_dir)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bvrai-llm")
+        self._jobs: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._live_queued = 0
+        self.background_yields = 0  # how often background work gave way to a live request
         self._loaded: _Loaded | None = None
         self.model_name = ""
 
@@ -107,7 +129,44 @@ class LlamaEngine:
 
     async def load(self) -> None:
         """Assemble the GGUF if needed and load it, on the engine thread (a no-op once loaded)."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+        await asyncio.wrap_future(self._submit(self._load, priority=LIVE))
+
+    # --- the engine thread ---------------------------------------------------------------------------------
+
+    def _submit(self, fn: Callable[[], Any], *, priority: int) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def job() -> None:
+            if priority == LIVE:
+                with self._lock:
+                    self._live_queued -= 1
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="bvrai-llm", daemon=True)
+                self._thread.start()
+            if priority == LIVE:
+                self._live_queued += 1
+        self._jobs.put((priority, next(self._order), job))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            _, _, job = self._jobs.get()
+            if job is None:
+                with self._lock:
+                    self._thread = None  # a later request starts a new one
+                return
+            job()
+
+    def _live_waiting(self) -> bool:
+        return self._live_queued > 0
 
     def _load(self) -> _Loaded:
         if self._loaded is not None:
@@ -159,7 +218,10 @@ class LlamaEngine:
             except RuntimeError:  # the caller's event loop is closed: nobody is listening any more
                 cancelled.set()
 
-        loop.run_in_executor(self._executor, self._run_job, request, emit, cancelled)
+        self._submit(
+            functools.partial(self._run_job, request, emit, cancelled),
+            priority=BACKGROUND if request.background else LIVE,
+        )
         try:
             while True:
                 item = await queue.get()
@@ -174,13 +236,21 @@ class LlamaEngine:
             cancelled.set()
 
     def _run_job(self, request: GenerationRequest, emit: Callable[[object], None], cancelled: threading.Event) -> None:
+        held: list[object] = []
         try:
             if not cancelled.is_set():
-                self._generate(self._load(), request, emit, cancelled)
-        except BaseException as exc:  # handed to the caller; nothing may escape into the executor unseen
+                self._generate(self._load(), request, held.append if request.background else emit, cancelled)
+        except _Preempted:
+            self.background_yields += 1
+            log.info("local_llm_background_yielded", times=self.background_yields)
+            self._submit(functools.partial(self._run_job, request, emit, cancelled), priority=BACKGROUND)
+            return
+        except BaseException as exc:  # handed to the caller; nothing may escape the engine thread unseen
             emit(exc)
-        finally:
-            emit(_DONE)
+        else:
+            for item in held:
+                emit(item)
+        emit(_DONE)
 
     def _generate(
         self,
@@ -216,6 +286,8 @@ class LlamaEngine:
                 if cancelled.is_set():
                     finish = "cancelled"
                     break
+                if request.background and self._live_waiting():
+                    raise _Preempted
                 if loaded.is_eog(token):
                     finish = "stop"
                     break
@@ -223,6 +295,8 @@ class LlamaEngine:
                 piece = decoder.decode(llama.detokenize([token], special=True))
                 if piece:
                     emit(piece)
+        except _Preempted:
+            raise  # between two tokens: the KV cache is in order
         except BaseException:
             llama.reset()  # type: ignore[no-untyped-call]  # a failed eval leaves the KV cache in an unknown state; start clean next time
             raise
@@ -254,7 +328,8 @@ class LlamaEngine:
             del messages[first]
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the engine thread after the job it is running; queued jobs are dropped."""
+        self._jobs.put((STOP, next(self._order), None))
 
 
 def _bounded(tokens: Iterator[int], limit: int) -> Iterator[int]:
