@@ -7,8 +7,9 @@ For each N and each variant, N callers connect at once as Twilio Media Streams c
 (``tests/fakes/twilio_media.py``: ``connected``, ``start``, then 20 ms μ-law frames paced in real
 time) and listen to the agent's greeting, one long sentence (~7 s) spoken by the fixed-latency
 ElevenLabs fake; Deepgram and OpenAI are the fixed-latency fakes of ``bench/latency.py`` too. The
-callers send silence, so every call runs its full input path (μ-law decode and upsampling, Silero
-VAD, streaming to Deepgram) while its output path paces the greeting back.
+callers send silence, so every call runs its full input path (μ-law decode, Silero VAD, streaming to
+Deepgram; BVRAI keeps the line's 8 kHz for Deepgram, the bare pipeline upsamples to 16 kHz) while
+its output path paces the greeting back.
 
 - ``bvrai``: each call comes in through the signed Twilio voice webhook of an API server (in this
   process), whose TwiML points the stream at a ``bvrai media`` subprocess: the platform's
@@ -526,13 +527,14 @@ def run(ns: tuple[int, ...], out: Path) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> str:
     head = (
-        "| N | variant | CPU/call (% core) | CPU total | mem/call (MB) | gap p50 | gap p99 | gap max "
+        "| N | variant | CPU/call (% core) | CPU s/call | CPU total | mem/call (MB) | gap p50 | gap p99 | gap max "
         "| lost frames | failed | driver lag p99 | load |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in result["rows"]:
         lines.append(
-            f"| {r['n']} | {r['variant']} | {r['cpu_per_call_pct']} | {r['cpu_total_pct']} % | {r['mem_per_call_mb']} "
+            f"| {r['n']} | {r['variant']} | {r['cpu_per_call_pct']} | {r['cpu_s_per_call']} | {r['cpu_total_pct']} % "
+            f"| {r['mem_per_call_mb']} "
             f"| {r['gap_p50_ms']} ms | {r['gap_p99_ms']} ms | {r['gap_max_ms']} ms | {r['lost_frames']} "
             f"| {r['calls_failed']} | {r['driver_lag_p99_ms']} ms | {r['load_avg_1m']} |"
         )

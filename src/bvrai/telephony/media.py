@@ -22,6 +22,7 @@ from bvrai.calls import service as calls
 from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.kit.errors import Problem, Unauthorized
+from bvrai.providers import registry
 from bvrai.telephony.control import CarrierCallControl
 from bvrai.telephony.service import system
 from bvrai.voice.session import CallSession, LineFormat
@@ -31,6 +32,17 @@ log = structlog.get_logger(__name__)
 CLOSE_BAD_STREAM = 4400
 CLOSE_UNAUTHORIZED = 4401
 OPENING_TIMEOUT_S = 10.0
+LINE_RATE = 8000  # what a phone line carries (μ-law or A-law at 8 kHz)
+WIDEBAND_RATE = 16000  # what Whisper-style transcribers need
+
+
+def pipeline_in_rate(spec: AgentSpec) -> int:
+    """The caller's audio rate inside the pipeline: the line's 8 kHz when the transcriber takes it as
+    it is (Deepgram), else 16 kHz. Upsampling adds nothing a transcriber could use and doubles the work
+    of everything on the input path (resampling, VAD, the STT socket, the recording); Silero VAD and
+    Smart Turn both work on 8 kHz (Smart Turn resamples the utterance it scores)."""
+    accepted = registry.get("stt", spec.transcriber.provider).capabilities.sample_rates
+    return LINE_RATE if LINE_RATE in accepted else WIDEBAND_RATE
 
 
 class StreamRefused(Exception):

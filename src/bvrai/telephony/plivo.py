@@ -23,14 +23,19 @@ from bvrai.calls.concurrency import CallLimitReached
 from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
+from bvrai.telephony.batching import BatchedInputAudio
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
-from bvrai.telephony.media import StreamRefused, attach, read_until, refuse, run_call
+from bvrai.telephony.media import LINE_RATE, StreamRefused, attach, pipeline_in_rate, read_until, refuse, run_call
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.voice.session import LineFormat
 
 API_BASE = "https://api.plivo.com"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-PIPELINE_IN_RATE, LINE_RATE = 16000, 8000
+
+
+class PlivoLineSerializer(BatchedInputAudio, PlivoFrameSerializer):
+    """pipecat's Plivo serializer; the caller's audio reaches the pipeline in ``INPUT_FRAME_MS`` frames."""
+
 
 router = APIRouter(prefix="/telephony/plivo", include_in_schema=False)
 media_router = APIRouter(prefix="/telephony/plivo")
@@ -130,12 +135,11 @@ async def media(websocket: WebSocket) -> None:
     except StreamRefused as refused:
         await refuse(websocket, refused)
         return
-    serializer = PlivoFrameSerializer(
+    in_rate = pipeline_in_rate(spec)
+    serializer = PlivoLineSerializer(
         stream_id=str(details.get("streamId")),
         call_id=details.get("callId"),
-        params=PlivoFrameSerializer.InputParams(auto_hang_up=False, sample_rate=PIPELINE_IN_RATE),
+        params=PlivoLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
-    line = LineFormat(
-        serializer=serializer, in_rate=PIPELINE_IN_RATE, out_rate=LINE_RATE, notifications=False, dtmf=True
-    )
+    line = LineFormat(serializer=serializer, in_rate=in_rate, out_rate=LINE_RATE, notifications=False, dtmf=True)
     await run_call(ctx, websocket, call=call, spec=spec, line=line)

@@ -23,15 +23,20 @@ from bvrai.calls.concurrency import CallLimitReached
 from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
+from bvrai.telephony.batching import BatchedInputAudio
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
-from bvrai.telephony.media import StreamRefused, attach, read_until, refuse, run_call
+from bvrai.telephony.media import LINE_RATE, StreamRefused, attach, pipeline_in_rate, read_until, refuse, run_call
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.voice.session import LineFormat
 
 API_BASE = "https://api.telnyx.com"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SIGNATURE_MAX_AGE_S = 300
-PIPELINE_IN_RATE, LINE_RATE = 16000, 8000
+
+
+class TelnyxLineSerializer(BatchedInputAudio, TelnyxFrameSerializer):
+    """pipecat's Telnyx serializer; the caller's audio reaches the pipeline in ``INPUT_FRAME_MS`` frames."""
+
 
 router = APIRouter(prefix="/telephony/telnyx", include_in_schema=False)
 media_router = APIRouter(prefix="/telephony/telnyx")
@@ -146,15 +151,14 @@ async def media(websocket: WebSocket) -> None:
     except StreamRefused as refused:
         await refuse(websocket, refused)
         return
+    in_rate = pipeline_in_rate(spec)
     encoding = str((details.get("media_format") or {}).get("encoding") or "PCMU")
-    serializer = TelnyxFrameSerializer(
+    serializer = TelnyxLineSerializer(
         stream_id=str(start.get("stream_id")),
         outbound_encoding="PCMU",
         inbound_encoding=encoding,
         call_control_id=details.get("call_control_id"),
-        params=TelnyxFrameSerializer.InputParams(auto_hang_up=False, sample_rate=PIPELINE_IN_RATE),
+        params=TelnyxLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
-    line = LineFormat(
-        serializer=serializer, in_rate=PIPELINE_IN_RATE, out_rate=LINE_RATE, notifications=False, dtmf=True
-    )
+    line = LineFormat(serializer=serializer, in_rate=in_rate, out_rate=LINE_RATE, notifications=False, dtmf=True)
     await run_call(ctx, websocket, call=call, spec=spec, line=line)

@@ -19,6 +19,7 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
+from bvrai.telephony.batching import BatchedInputAudio
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
 
 API_BASE = "https://api.twilio.com"
@@ -176,8 +177,9 @@ def signature_valid(*, auth_token: str, url: str, params: dict[str, Any], signat
 # --- the media line ------------------------------------------------------------------------------------------------
 
 
-class TwilioLineSerializer(TwilioFrameSerializer):
-    """pipecat's Twilio serializer, plus marks: ours go out, Twilio's echoes come back in."""
+class TwilioLineSerializer(BatchedInputAudio, TwilioFrameSerializer):
+    """pipecat's Twilio serializer, plus marks: ours go out, Twilio's echoes come back in; the caller's
+    audio reaches the pipeline in ``INPUT_FRAME_MS`` frames (``bvrai.telephony.batching``)."""
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, OutputTransportMessageFrame | UrgentMessage):

@@ -19,7 +19,7 @@ from bvrai.calls.repository import CallRepository
 from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
-from bvrai.telephony.media import StreamRefused, attach, read_until, refuse, run_call
+from bvrai.telephony.media import LINE_RATE, StreamRefused, attach, pipeline_in_rate, read_until, refuse, run_call
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.telephony.twilio import (
     STATUSES,
@@ -37,8 +37,6 @@ router = APIRouter(prefix="/telephony/twilio", include_in_schema=False)
 media_router = APIRouter(prefix="/telephony/twilio")
 log = structlog.get_logger(__name__)
 
-PIPELINE_IN_RATE = 16000  # Whisper's rate: the serializer upsamples the caller's 8 kHz once
-LINE_RATE = 8000
 CALL_LOOKUP_WAIT_S = 3.0
 
 
@@ -190,14 +188,15 @@ async def media(websocket: WebSocket) -> None:
     except StreamRefused as refused:
         await refuse(websocket, refused)
         return
+    in_rate = pipeline_in_rate(spec)
     serializer = TwilioLineSerializer(
         stream_sid=str(start.get("streamSid") or details.get("streamSid")),
         call_sid=details.get("callSid"),
-        params=TwilioLineSerializer.InputParams(auto_hang_up=False, sample_rate=PIPELINE_IN_RATE),
+        params=TwilioLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
     line = LineFormat(
         serializer=serializer,
-        in_rate=PIPELINE_IN_RATE,
+        in_rate=in_rate,
         out_rate=LINE_RATE,
         notifications=False,
         playback=PlaybackTracker(make_mark=mark_message),

@@ -65,7 +65,9 @@ class PlaybackTracker:
 
 class MarkEmitter(FrameProcessor):
     def __init__(self, tracker: PlaybackTracker) -> None:
-        super().__init__()
+        # Direct mode: no queue and task of its own. It only counts audio and adds a mark now and
+        # then, so a hop through a queue on every output frame would cost more than its work.
+        super().__init__(enable_direct_mode=True)
         self.tracker = tracker
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -89,7 +91,8 @@ class MarkReceiver(FrameProcessor):
     """Consumes the carrier's mark echoes (``{"type": "mark", "name": ...}`` from the serializer)."""
 
     def __init__(self, tracker: PlaybackTracker) -> None:
-        super().__init__()
+        # Direct mode, as MarkEmitter: every input audio frame passes here.
+        super().__init__(enable_direct_mode=True)
         self.tracker = tracker
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 import structlog
 from fastapi import WebSocket
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     EndFrame,
@@ -50,6 +49,7 @@ from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.providers.builder import build_stage
 from bvrai.providers.fallback import FailoverLLMSwitcher, FailoverServiceSwitcher
+from bvrai.voice.audio_models import SharedSileroVADAnalyzer
 from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
 from bvrai.voice.latency import TurnLatencyTracker
@@ -249,7 +249,7 @@ class CallSession:
         user_agg, assistant_agg = LLMContextAggregatorPair(
             context,
             user_params=LLMUserAggregatorParams(
-                vad_analyzer=SileroVADAnalyzer(params=VADParams(start_secs=VAD_START_SECS, stop_secs=vad_stop)),
+                vad_analyzer=SharedSileroVADAnalyzer(params=VADParams(start_secs=VAD_START_SECS, stop_secs=vad_stop)),
                 user_turn_strategies=user_turn_strategies(spec.turn),
                 user_idle_timeout=float(spec.silence_timeout_s or 0),
             ),

@@ -8,7 +8,6 @@ caller finished their thought (the default), or a plain silence timeout when it 
 
 from __future__ import annotations
 
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.turns.user_start import (
     MinWordsUserTurnStartStrategy,
     TranscriptionUserTurnStartStrategy,
@@ -20,6 +19,7 @@ from pipecat.turns.user_stop.base_user_turn_stop_strategy import BaseUserTurnSto
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bvrai.agents.spec import TurnConfig
+from bvrai.voice.audio_models import SharedSmartTurnAnalyzer
 
 
 def user_turn_strategies(turn: TurnConfig) -> UserTurnStrategies:
@@ -34,7 +34,7 @@ def user_turn_strategies(turn: TurnConfig) -> UserTurnStrategies:
             TranscriptionUserTurnStartStrategy(enable_interruptions=interrupt),
         ]
     if turn.smart_turn:
-        stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
+        stop = [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurnAnalyzer())]
     else:
         stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=turn.vad_stop_secs or 0.8)]
     return UserTurnStrategies(start=start, stop=stop)

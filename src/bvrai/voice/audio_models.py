@@ -1,0 +1,101 @@
+"""The call's audio models (Silero VAD, Smart Turn v3), loaded once per process and shared by every call.
+
+pipecat's ``SileroVADAnalyzer`` and ``LocalSmartTurnAnalyzerV3`` each build an ONNX Runtime
+``InferenceSession`` in their constructor: every call paid ~40 ms of CPU per model to parse and
+optimise the graph, and ~20 MB of memory for the two sessions. The sessions themselves hold no
+per-stream state: Silero's recurrent state and audio context live in ``SileroOnnxModel`` (kept per
+call here), Smart Turn scores each finished utterance on its own. ONNX Runtime documents
+``InferenceSession.run`` as safe to call from several threads at once, so one session per model
+serves all the calls of a process, each call keeping its own state.
+
+VAD also runs inline instead of on a thread of its own per call: pipecat hands every 20 ms input
+frame to a one-thread executor, which costs a thread per call and two thread switches per frame,
+more than the model itself on the frames that only append to the buffer (most of them). Here a
+frame that completes no model window is handled on the event loop, and the windows (about one per
+32 ms) go to one small executor shared by all calls (ONNX releases the GIL while it runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+
+import onnxruntime as ort
+from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.utils.env import env_truthy
+
+# Threads running VAD windows for all calls of the process. ONNX Runtime releases the GIL during
+# ``run``, so two threads keep both cores of a small machine busy while the event loop runs.
+VAD_THREADS = 2
+
+
+@functools.cache
+def silero_session() -> ort.InferenceSession:
+    """pipecat's bundled Silero VAD, with the session options ``SileroOnnxModel`` uses."""
+    opts = ort.SessionOptions()
+    opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = 1
+    path = str(resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx"))
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+
+
+@functools.cache
+def smart_turn_session() -> ort.InferenceSession:
+    """pipecat's bundled Smart Turn v3, with the session options ``LocalSmartTurnAnalyzerV3`` uses."""
+    so = ort.SessionOptions()
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.inter_op_num_threads = 1
+    so.intra_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    path = str(resources.files("pipecat.audio.turn.smart_turn.data").joinpath("smart-turn-v3.2-cpu.onnx"))
+    return ort.InferenceSession(path, sess_options=so)
+
+
+@functools.cache
+def vad_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=VAD_THREADS, thread_name_prefix="vad")
+
+
+class _SharedSessionSileroModel(SileroOnnxModel):
+    """``SileroOnnxModel`` (its per-stream state and windowing) on the process's shared session."""
+
+    def __init__(self, session: ort.InferenceSession) -> None:  # no super(): it would load the model again
+        self.session = session
+        self.reset_states()  # type: ignore[no-untyped-call]
+        self.sample_rates = [8000, 16000]
+
+
+class SharedSileroVADAnalyzer(SileroVADAnalyzer):
+    """pipecat's Silero VAD with the shared model session, run inline when a frame completes no window."""
+
+    def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None) -> None:
+        # VADAnalyzer's constructor, not SileroVADAnalyzer's (which loads a session of its own).
+        VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
+        # Nothing runs on the analyzer's own one-thread executor (see analyze_audio); let it go.
+        self._executor.shutdown(wait=False)
+        self._model = _SharedSessionSileroModel(silero_session())
+        self._windows_since_reset = 0
+        self._low_confidence_windows = 0
+
+    async def analyze_audio(self, buffer: bytes) -> VADState:
+        if len(self._vad_buffer) + len(buffer) < self._vad_frames_num_bytes:
+            # No model window completes: _run_analyzer only appends and returns the current state.
+            return self._run_analyzer(buffer)
+        # Calls to one analyzer are awaited one after another, so its state is never shared between threads.
+        return await asyncio.get_running_loop().run_in_executor(vad_executor(), self._run_analyzer, buffer)
+
+
+class SharedSmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
+    """pipecat's local Smart Turn v3 on the process's shared session (its bundled model)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # BaseSmartTurn's constructor, not LocalSmartTurnAnalyzerV3's (which loads a session of its own).
+        BaseSmartTurn.__init__(self, **kwargs)
+        self._log_data = env_truthy("PIPECAT_SMART_TURN_LOG_DATA", default=False)
+        self._session = smart_turn_session()
