@@ -20,7 +20,7 @@ CLAUSE_MARKS = (",", ";", ":")
 
 
 class FirstChunkAggregator(SimpleTextAggregator):
-    def __init__(self, *, max_words: int = 6, **kwargs: object) -> None:
+    def __init__(self, *, max_words: int = 4, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._max_words = max_words
         self._first = True
