@@ -13,7 +13,9 @@ token and goes back behind the live work, to start again from its prompt later (
 prompt's tokens still in the KV cache, so a restart costs the evaluation of what changed). Without
 this a call ending would take the model for the ten-odd seconds its summary needs while the other
 calls' callers wait for their next reply. A background request's text is handed over only when it is
-complete, so a restart never repeats text to its reader.
+complete, so a restart never repeats text to its reader. Background work has a llama.cpp context of
+its own: sharing one, a summary would replace a live call's prompt in the KV cache, and that call's
+next turn would pay to evaluate its whole prompt again.
 
 Tokens are produced on the engine thread and handed to the caller's event loop one by one
 (``call_soon_threadsafe``); llama.cpp releases the GIL while it computes, so the event loop carrying
@@ -115,6 +117,7 @@ class LlamaEngine:
         self._live_queued = 0
         self.background_yields = 0  # how often background work gave way to a live request
         self._loaded: _Loaded | None = None
+        self._background: _Loaded | None = None
         self.model_name = ""
 
     @property
@@ -169,8 +172,26 @@ class LlamaEngine:
         return self._live_queued > 0
 
     def _load(self) -> _Loaded:
-        if self._loaded is not None:
-            return self._loaded
+        if self._loaded is None:
+            self._loaded = self._open()
+            log.info(
+                "local_llm_loaded",
+                model=self.model_name,
+                gguf=self._loaded.assemble_action,
+                threads=self.n_threads,
+                seconds=round(self._loaded.load_seconds, 2),
+            )
+        return self._loaded
+
+    def _load_background(self) -> _Loaded:
+        """A second context for background work, so that it never evicts the live calls' prompts
+        from the KV cache (llama.cpp maps the GGUF, so the weights' memory is shared with the first)."""
+        self._load()
+        if self._background is None:
+            self._background = self._open()
+        return self._background
+
+    def _open(self) -> _Loaded:
         started = time.monotonic()
         prepared = ensure_gguf(self.cache_dir)
         with _model_params_for_this_cpu():
@@ -187,21 +208,13 @@ class LlamaEngine:
             bos_token=llama.detokenize([llama.token_bos()], special=True).decode(),
         )
         self.model_name = str(llama.metadata.get("general.name", prepared.path.stem))
-        self._loaded = _Loaded(
+        return _Loaded(
             llama=llama,
             formatter=formatter,
             is_eog=lambda token: bool(llama_lib.llama_vocab_is_eog(vocab, token)),
             load_seconds=time.monotonic() - started,
             assemble_action=prepared.action,
         )
-        log.info(
-            "local_llm_loaded",
-            model=self.model_name,
-            gguf=prepared.action,
-            threads=self.n_threads,
-            seconds=round(self._loaded.load_seconds, 2),
-        )
-        return self._loaded
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[str | Finished, None]:
         """Text pieces as they are decoded, then one ``Finished``.
@@ -239,7 +252,10 @@ class LlamaEngine:
         held: list[object] = []
         try:
             if not cancelled.is_set():
-                self._generate(self._load(), request, held.append if request.background else emit, cancelled)
+                if request.background:
+                    self._generate(self._load_background(), request, held.append, cancelled)
+                else:
+                    self._generate(self._load(), request, emit, cancelled)
         except _Preempted:
             self.background_yields += 1
             log.info("local_llm_background_yielded", times=self.background_yields)
