@@ -88,7 +88,7 @@ async def finish(
     call.recording_key = recording_key
     call.error = call.error or error
     call.updated_at = now
-    if call.ended_at is not None:
+    if call.ended_at is not None or not await CallRepository(session).claim_end(call, now):
         if status == "failed":
             call.status = status
         return call
@@ -96,7 +96,6 @@ async def finish(
     # In SQL, not from the row read above: a hang-up or transfer in flight (another transaction that
     # holds the row) writes its reason first, and this keeps it.
     call.end_reason = func.coalesce(Call.end_reason, end_reason)
-    call.ended_at = now
     call.duration_s = round((now - call.started_at).total_seconds(), 3) if call.started_at else 0.0
     await session.flush()
     await session.refresh(call, ["end_reason"])
@@ -121,7 +120,8 @@ async def apply_carrier_status(
     now = utcnow()
     if answered_by:
         call.answered_by = answered_by
-    if call.ended_at is not None:
+    ending = status in ENDED and call.ended_at is None and await CallRepository(session).claim_end(call, now)
+    if call.ended_at is not None and not ending:
         if status in ENDED:
             # The session saw the end first (the stream stopped); the carrier's word is still recorded,
             # and its own count of the duration wins: it is what gets billed.
@@ -132,7 +132,6 @@ async def apply_carrier_status(
     if status in ENDED:
         call.status = status
         call.end_reason = call.end_reason or ("caller-hangup" if status == "completed" else status)
-        call.ended_at = now
         if duration_s is not None:
             call.duration_s = duration_s
         elif call.started_at is not None:

@@ -70,6 +70,15 @@ class CallRepository(Repository):
         """For the media plane, which knows the call from a verified token, not from a principal."""
         return await self.session.get(Call, call_id)
 
+    async def claim_end(self, call: Call, now: datetime) -> bool:
+        """Mark the call ended unless another transaction did (the session's end and the carrier's
+        callback race): True for the one that ends it. The loser's row is reloaded as the winner left it."""
+        await self.session.flush()
+        stmt = update(Call).where(Call.id == call.id, Call.ended_at.is_(None)).values(ended_at=now)
+        won = bool((await self.session.execute(stmt.execution_options(synchronize_session=False))).rowcount)  # type: ignore[attr-defined]
+        await self.session.refresh(call)
+        return won
+
     async def messages(self, org_id: str, call_id: str) -> Sequence[CallMessage]:
         stmt = scoped(CallMessage, org_id).where(CallMessage.call_id == call_id).order_by(CallMessage.seq)
         return (await self.session.scalars(stmt)).all()
