@@ -1,7 +1,8 @@
-"""The worker dialing a campaign is killed (SIGKILL) while the carrier holds calls it placed but has
-not yet answered for; a new worker finishes the campaign without dialing any attempt twice: the
-calls the dead worker placed are adopted (their callbacks name our call id; the carrier's call list
-is asked about every dial left open), never dialed again."""
+"""The worker dialing a campaign and delivering its webhooks is killed (SIGKILL) while the carrier
+holds calls it placed but has not yet answered for, and while deliveries are unfinished; a new
+worker finishes the campaign without dialing any attempt twice (the calls the dead worker placed are
+adopted: their callbacks name our call id, and the carrier's call list is asked about every dial
+left open) and delivers every event at least once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.campaigns.conftest import api_phone, campaign, contact_number, csv_of
 from tests.conftest import make_settings
 from tests.fakes.twilio import TwilioFake
 from tests.polling import eventually
+from tests.webhooks.receiver import Receiver
 from tests.workers import worker
 
 CONTACTS = 30
@@ -31,6 +33,8 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
         job_poll_s=0.2,
         campaign_tick_s=0.2,
         campaign_dial_lease_s=4.0,
+        job_lease_s=3.0,
+        ssrf_allow="127.0.0.1",
     )
     twilio = twilio_fake
     twilio.ring_s = 0.1
@@ -38,7 +42,9 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
     numbers = [contact_number(i) for i in range(CONTACTS)]
     for i, number in enumerate(numbers):
         twilio.callee(number, "busy" if i % 3 == 0 else "answer-hangup")
-    async with api_phone(settings, twilio) as phone:
+    async with api_phone(settings, twilio) as phone, Receiver(delay_s=1.0) as receiver:
+        hook = (await phone.http.post("/v1/webhooks", json={"url": receiver.url})).json()
+        receiver.secret = hook["secret"]
         cid = (await new_campaign(phone, max_concurrent=5, retry={"max_attempts": 1}))["id"]
         assert (await upload(phone, cid, csv_of([[n, f"N{i}", ""] for i, n in enumerate(numbers)])))["accepted"] == 30
         assert (await phone.http.post(f"/v1/campaigns/{cid}/start")).status_code == 200
@@ -46,7 +52,7 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
         with worker(settings, tmp_path / "worker-1.log") as first:
 
             async def placed_unanswered() -> bool:
-                return len(dials(twilio)) >= 6 and twilio.responding > 0
+                return len(dials(twilio)) >= 6 and twilio.responding > 0 and receiver.in_flight > 0
 
             await eventually(placed_unanswered, timeout_s=90, every_s=0.01)
             first.send_signal(signal.SIGKILL)
@@ -54,6 +60,8 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
         orphans = twilio.responding
         dialed_before = len(dials(twilio))
         assert orphans > 0
+        r = await phone.http.get(f"/v1/webhooks/{hook['id']}/deliveries?limit=100")
+        assert [d for d in r.json()["data"] if d["status"] != "succeeded"], "no delivery was unfinished at the kill"
         twilio.respond_delay_s = 0.0
 
         with worker(settings, tmp_path / "worker-2.log"):
@@ -63,6 +71,18 @@ async def test_killing_the_dialing_worker_dials_no_attempt_twice(
                 return body if body["status"] == "completed" else None
 
             done = await eventually(completed, timeout_s=180, every_s=0.3)
+
+            async def all_delivered() -> list[dict]:
+                r = await phone.http.get(f"/v1/webhooks/{hook['id']}/deliveries?limit=100")
+                rows = r.json()["data"]
+                finished = all(d["status"] == "succeeded" for d in rows)
+                return rows if finished and any(d["event_type"] == "campaign.completed" for d in rows) else []
+
+            deliveries = await eventually(all_delivered, timeout_s=120, every_s=0.3)
+
+    # Every event (each call's, and the campaign's end) reached the receiver at least once, verified.
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {d["message_id"] for d in deliveries}
+    assert all(r.verified for r in receiver.requests)
 
     # The carrier's request log: every contact dialed exactly once (one attempt each).
     per_number = Counter(dials(twilio))

@@ -25,6 +25,7 @@ class Receiver:
     fail_first: int = 0
     fail_status: int = 500
     delay_s: float = 0.0  # a slow server: deliveries stay in flight this long
+    in_flight: int = 0  # requests received and not yet answered
     requests: list[Received] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -42,6 +43,13 @@ class Receiver:
         return [r.body for r in self.delivered if r.body["type"] == type]
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         raw = await request.text()
         headers = {k.lower(): v for k, v in request.headers.items()}
         verified = False
