@@ -205,7 +205,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 assert r.status_code == 202, r.text
             hook = (await http.post("/v1/webhooks", headers=api, json={"url": "https://hooks.bench.invalid/in"})).json()
-            for _ in range(20):  # each a delivery with its failed attempts (the host does not resolve)
+            for _ in range(15):  # each a delivery with its failed attempts (the host does not resolve)
                 r = await http.post(f"/v1/webhooks/{hook['id']}/test", headers=api)
                 assert r.status_code == 202, r.text
             print(f"seeding {args.calls:,} calls ...", flush=True)
@@ -242,7 +242,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "knowledge bases": "/app/knowledge",
                 "knowledge base (20 documents)": f"/app/knowledge/{kb['id']}",
                 "webhooks": "/app/webhooks",
-                "webhook (20 deliveries)": f"/app/webhooks/{hook['id']}",
+                "webhook (15 deliveries)": f"/app/webhooks/{hook['id']}",
             }
             first = await http.get("/app/calls")
             cursor = re.search(r"cursor=([A-Za-z0-9_-]+)", first.text)
