@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from bvrai.campaigns import service
 from bvrai.campaigns.models import Campaign
@@ -24,7 +22,8 @@ from bvrai.campaigns.schemas import (
 from bvrai.identity.auth import require
 from bvrai.identity.principal import Principal
 from bvrai.kit.context import AppContext, Ctx, Session
-from bvrai.kit.errors import BadRequest, ValidationFailed, problem_responses
+from bvrai.kit.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
+from bvrai.kit.multipart import file_part
 from bvrai.kit.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -38,7 +37,6 @@ EntryId = Annotated[str, Path(max_length=64)]
 LIST = problem_responses(400, 401, 403, 422, 429)
 READ = problem_responses(400, 401, 403, 404, 422, 429)
 WRITE = problem_responses(401, 403, 404, 409, 422, 429)
-MULTIPART_OVERHEAD = 64 * 1024
 
 UPLOAD_BODY: dict[str, Any] = {
     "required": True,
@@ -100,40 +98,15 @@ async def delete_campaign(campaign_id: CampaignId, principal: Writer, session: S
     return Response(status_code=204)
 
 
-async def _limited(request: Request, limit: int) -> Any:
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit + MULTIPART_OVERHEAD:
-            raise service.PayloadTooLarge(f"the upload is over the {limit}-byte limit")
-        yield chunk
-
-
 async def _read_csv(request: Request, ctx: AppContext) -> bytes:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "multipart/form-data":
-        raise service.UnsupportedMediaType("send multipart/form-data with the CSV in a part named 'file'")
+        raise UnsupportedMediaType("send multipart/form-data with the CSV in a part named 'file'")
     limit = ctx.settings.campaign_max_upload_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-        raise service.PayloadTooLarge(f"the upload is {declared} bytes, over the {limit}-byte limit")
-    parser = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=5)
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise BadRequest(f"invalid multipart body: {exc.message}") from None
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed(
-                "a file part named 'file' is required",
-                errors=[{"loc": ["body", "file"], "msg": "a file part named 'file' is required", "type": "missing"}],
-            )
+    async with file_part(request, limit=limit) as upload:
         data = await upload.read(limit + 1)
-    finally:
-        await form.close()
     if len(data) > limit:
-        raise service.PayloadTooLarge(f"the file is over the {limit}-byte limit")
+        raise PayloadTooLarge(f"the file is over the {limit:,}-byte limit")
     return data
 
 

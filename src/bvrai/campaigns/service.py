@@ -23,7 +23,7 @@ from bvrai.identity.principal import Principal
 from bvrai.kit.context import AppContext
 from bvrai.kit.crypto import keyed_hash
 from bvrai.kit.db import utcnow
-from bvrai.kit.errors import Conflict, Problem, ValidationFailed
+from bvrai.kit.errors import Conflict, ValidationFailed
 from bvrai.kit.ids import new_id
 from bvrai.kit.pagination import PageParams
 from bvrai.kit.phone import to_e164
@@ -33,14 +33,6 @@ from bvrai.webhooks.service import emit_event
 
 PHONE_PURPOSE = "campaign-phone-number"
 FINISHED = ("completed", "canceled")
-
-
-class PayloadTooLarge(Problem):
-    status, slug, title = 413, "payload-too-large", "Payload too large"
-
-
-class UnsupportedMediaType(Problem):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 # --- numbers: encrypted, found by their blind index ----------------------------------------------------------------

@@ -69,6 +69,14 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class PayloadTooLarge(Problem):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(Problem):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class RateLimited(Problem):
     status, slug, title = 429, "rate-limited", "Too many requests"
 

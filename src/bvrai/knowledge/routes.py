@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bvrai.identity.auth import require
 from bvrai.identity.principal import Principal
 from bvrai.kit.context import Ctx, Session
-from bvrai.kit.errors import BadRequest, ValidationFailed, problem_responses
+from bvrai.kit.errors import BadRequest, UnsupportedMediaType, ValidationFailed, problem_responses
 from bvrai.kit.pagination import Page, PageParams, page_params
 from bvrai.knowledge import retrieval, service
 from bvrai.knowledge.schemas import (
@@ -35,7 +35,6 @@ KbId = Annotated[str, Path(max_length=64)]
 DocId = Annotated[str, Path(max_length=64)]
 READ = problem_responses(401, 403, 404, 422, 429)
 WRITE = problem_responses(401, 403, 404, 409, 422, 429)
-# Multipart framing around the file: the limit applies to the file, the body may be this much larger.
 
 UPLOAD_BODY: dict[str, Any] = {
     "required": True,
@@ -126,7 +125,7 @@ async def add_document(kb_id: KbId, request: Request, principal: Writer, session
         await service.get_knowledge_base(session, principal=principal, kb_id=kb_id)
         doc = await add_uploaded_document(request, session, ctx=ctx, principal=principal, kb_id=kb_id)
     else:
-        raise service.UnsupportedMediaType("send multipart/form-data with a 'file' part, or JSON with a 'url'")
+        raise UnsupportedMediaType("send multipart/form-data with a 'file' part, or JSON with a 'url'")
     return DocumentOut.of(doc)
 
 

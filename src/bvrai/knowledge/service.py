@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bvrai.audit.service import record
 from bvrai.identity.principal import Principal
 from bvrai.kit.context import AppContext
-from bvrai.kit.errors import Conflict, Problem, ValidationFailed
+from bvrai.kit.errors import Conflict, PayloadTooLarge, Problem, UnsupportedMediaType, ValidationFailed
 from bvrai.kit.ids import new_id
 from bvrai.kit.pagination import PageParams
 from bvrai.kit.safe_http import BlockedDestination, FetchFailed, ResponseTooLarge, SafeHttpClient
@@ -37,14 +37,6 @@ from bvrai.providers.base import ProviderError
 from bvrai.providers.embeddings.local import DIMENSIONS as LOCAL_DIMENSIONS
 from bvrai.providers.embeddings.local import MODEL as LOCAL_MODEL
 from bvrai.providers.registry import default_registry
-
-
-class PayloadTooLarge(Problem):
-    status, slug, title = 413, "payload-too-large", "Payload too large"
-
-
-class UnsupportedMediaType(Problem):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class UrlNotAllowed(Problem):
