@@ -21,6 +21,7 @@ cannot dial after another has begun to resolve the attempt.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -213,14 +214,26 @@ async def _refused(ctx: AppContext, attempt_id: str, *, error: str) -> None:
 
 
 async def recover_lost_dials(ctx: AppContext, campaign_id: str) -> None:
-    now = utcnow()
+    await _each_stale(ctx, campaign_id, status="dialing", resolve=recover, failure="campaign_recover_failed")
+
+
+async def _each_stale(
+    ctx: AppContext,
+    campaign_id: str,
+    *,
+    status: str,
+    resolve: Callable[[AppContext, str], Awaitable[object]],
+    failure: str,
+) -> None:
+    """``resolve`` each attempt in ``status`` whose lease ran out (a few a tick); one failing is logged
+    and left for the next tick."""
     async with ctx.sessions() as session:
-        stale = await CampaignRepository(session).stale_attempts(campaign_id, now, RECOVER_PER_TICK)
-    for attempt_id in stale:
+        due = await CampaignRepository(session).stale_attempts(campaign_id, utcnow(), RECOVER_PER_TICK, status=status)
+    for attempt_id in due:
         try:
-            await recover(ctx, attempt_id)
+            await resolve(ctx, attempt_id)
         except Exception:
-            log.warning("campaign_recover_failed", attempt_id=attempt_id, exc_info=True)
+            log.warning(failure, attempt_id=attempt_id, exc_info=True)
 
 
 async def recover(ctx: AppContext, attempt_id: str) -> str | None:
@@ -334,14 +347,7 @@ async def check_long_calls(ctx: AppContext, campaign_id: str) -> None:
     """Every lease period, ask the carrier about the campaign's calls still up here: a status callback
     that never arrived (the carrier does not retry them) would otherwise hold a contact, a slot and
     the campaign's completion forever."""
-    now = utcnow()
-    async with ctx.sessions() as session:
-        due = await CampaignRepository(session).stale_attempts(campaign_id, now, RECOVER_PER_TICK, status="placed")
-    for attempt_id in due:
-        try:
-            await check_call(ctx, attempt_id)
-        except Exception:
-            log.warning("campaign_call_check_failed", attempt_id=attempt_id, exc_info=True)
+    await _each_stale(ctx, campaign_id, status="placed", resolve=check_call, failure="campaign_call_check_failed")
 
 
 async def check_call(ctx: AppContext, attempt_id: str) -> str | None:
