@@ -59,6 +59,7 @@ from bench.latency import Fakes  # noqa: E402
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "concurrency.json"
 NS = (1, 10, 25, 50, 100)
+VARIANTS = ("bvrai", "bare")
 GREETING = (
     "Hello and welcome to Bella Pizza where tonight we have a special on our wood fired margherita "
     "with fresh basil and a four cheese pizza with a free drink for every order before eight"
@@ -430,7 +431,7 @@ async def setup_org(api_url: str, fakes: RemoteFakes) -> None:
         (await http.post("/v1/phone-numbers", json=number)).raise_for_status()
 
 
-def run(ns: tuple[int, ...], out: Path) -> dict[str, Any]:
+def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
     from tests.live import serve
     from tests.pg import scratch_database
 
@@ -513,6 +514,8 @@ def run(ns: tuple[int, ...], out: Path) -> dict[str, Any]:
                 ("bvrai", media, lambda: bvrai_call(api.base_url, public_url)),
                 ("bare", bare, lambda: bare_call(bare_url)),
             ):
+                if variant not in variants:
+                    continue
                 row = {"variant": variant, **asyncio.run(measure(server, n, place))}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
@@ -545,6 +548,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ns", default=",".join(map(str, NS)))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which servers to measure (default: both)")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare-config", help=argparse.SUPPRESS)
@@ -556,7 +560,7 @@ def main() -> None:
         serve_bare(args.serve_bare, args.bare_config)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = run(tuple(int(n) for n in args.ns.split(",")), args.out)
+    result = run(tuple(int(n) for n in args.ns.split(",")), args.out, tuple(args.variants.split(",")))
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
 

@@ -53,7 +53,7 @@ from bvrai.voice.audio_models import SharedSileroVADAnalyzer
 from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
 from bvrai.voice.latency import TurnLatencyTracker
-from bvrai.voice.observers import LatencyObserver
+from bvrai.voice.latency_taps import LatencyTap
 from bvrai.voice.playback import MarkEmitter, MarkReceiver, PlaybackTracker
 from bvrai.voice.prompt import fill
 from bvrai.voice.recording import StereoWavWriter
@@ -284,7 +284,26 @@ class CallSession:
             heard.append(DTMFAggregator(timeout=DTMF_TIMEOUT_S))
         knowledge = tools.knowledge_context(system_prompt)
         before_llm = [user_agg, knowledge] if knowledge is not None else [user_agg]
-        pipeline = Pipeline([*heard, stt, *before_llm, llm, tts, *said, transport.output(), recorder, assistant_agg])
+
+        def tap() -> LatencyTap:
+            return LatencyTap(self.tracker, vad_stop_secs=vad_stop)
+
+        pipeline = Pipeline(
+            [
+                *heard,
+                stt,
+                tap(),
+                *before_llm,
+                llm,
+                tap(),
+                tts,
+                tap(),
+                *said,
+                transport.output(),
+                recorder,
+                assistant_agg,
+            ]
+        )
         self.worker = PipelineWorker(
             pipeline,
             params=PipelineParams(
@@ -294,7 +313,9 @@ class CallSession:
             ),
             enable_rtvi=False,
             idle_timeout_secs=None,
-            observers=[LatencyObserver(self.tracker, vad_stop_secs=vad_stop)],
+            # No observers at all (latency comes from the taps): pipecat hands an observer every frame
+            # each processor pushes or processes, through a queue and a task.
+            enable_turn_tracking=False,
         )
         self._wire_events(transport, user_agg, assistant_agg, recorder)
         self._record_failovers(stt, llm, tts)
