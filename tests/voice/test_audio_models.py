@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ async def states(analyzer: Any, audio: bytes, rate: int) -> list[VADState]:
 
 
 def onsets(trace: list[VADState]) -> list[int]:
-    return [i for i, (a, b) in enumerate(zip(trace, trace[1:], strict=False)) if b == VADState.SPEAKING != a]
+    return [i for i, (a, b) in enumerate(itertools.pairwise(trace)) if b == VADState.SPEAKING != a]
 
 
 @pytest.mark.parametrize("rate", [8000, 16000])
