@@ -344,7 +344,7 @@ async def bare_call(url: str) -> CallStats:
     return await listen_to_greeting(stream)
 
 
-async def measure(server: Server, n: int, place: Any) -> dict[str, Any]:
+async def measure(server: Server, n: int, place: Any, arrival_s: float = 0.0) -> dict[str, Any]:
     await asyncio.sleep(2.0)  # let the previous step's calls wind down
     rss_before, cpu_before, started = server.rss_mb(), server.cpu_s(), time.monotonic()
     peak = rss_before
@@ -365,7 +365,13 @@ async def measure(server: Server, n: int, place: Any) -> dict[str, Any]:
             lags.append((time.monotonic() - before - 0.01) * 1000)
 
     sampler, lagger = asyncio.create_task(sample()), asyncio.create_task(loop_lag())
-    results = await asyncio.gather(*(place() for _ in range(n)), return_exceptions=True)
+
+    async def arrive(i: int) -> CallStats:
+        await asyncio.sleep(i * arrival_s / n)
+        result: CallStats = await place()
+        return result
+
+    results = await asyncio.gather(*(arrive(i) for i in range(n)), return_exceptions=True)
     wall, cpu = time.monotonic() - started, server.cpu_s() - cpu_before
     sampler.cancel()
     lagger.cancel()
@@ -375,6 +381,7 @@ async def measure(server: Server, n: int, place: Any) -> dict[str, Any]:
     gaps = [g for s in stats for g in s.gaps_ms]
     return {
         "n": n,
+        "arrival_s": arrival_s,
         "calls_failed": failed,
         "wall_s": round(wall, 2),
         "cpu_per_call_pct": round(100 * cpu / wall / n, 2),
@@ -431,7 +438,7 @@ async def setup_org(api_url: str, fakes: RemoteFakes) -> None:
         (await http.post("/v1/phone-numbers", json=number)).raise_for_status()
 
 
-def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
+def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, arrival_s: float = 0.0) -> dict[str, Any]:
     from tests.live import serve
     from tests.pg import scratch_database
 
@@ -516,7 +523,7 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS) ->
             ):
                 if variant not in variants:
                     continue
-                row = {"variant": variant, **asyncio.run(measure(server, n, place))}
+                row = {"variant": variant, **asyncio.run(measure(server, n, place, arrival_s))}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return {
@@ -524,6 +531,7 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS) ->
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "greeting_s": len(GREETING) * MS_PER_CHAR / 1000,
+        "arrival_s": arrival_s,
         "rows": rows,
     }
 
@@ -548,6 +556,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ns", default=",".join(map(str, NS)))
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--arrival-s",
+        type=float,
+        default=0.0,
+        help="spread the N calls' arrivals evenly over this many seconds (default 0: all at once)",
+    )
+    parser.add_argument(
+        "--greeting-repeats",
+        type=int,
+        default=1,
+        help="the greeting said this many times over (a longer call, so staggered arrivals still overlap)",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which servers to measure (default: both)")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fakes", action="store_true", help=argparse.SUPPRESS)
@@ -560,7 +580,10 @@ def main() -> None:
         serve_bare(args.serve_bare, args.bare_config)
         return
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = run(tuple(int(n) for n in args.ns.split(",")), args.out, tuple(args.variants.split(",")))
+    global GREETING
+    GREETING = " ".join([GREETING] * args.greeting_repeats)
+    ns = tuple(int(n) for n in args.ns.split(","))
+    result = run(ns, args.out, tuple(args.variants.split(",")), args.arrival_s)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
 

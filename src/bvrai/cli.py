@@ -28,6 +28,7 @@ from bvrai.config import ConfigurationError, Settings
 from bvrai.identity.schemas import SignupIn
 from bvrai.kit.crypto import KeyRingError
 from bvrai.kit.errors import Problem
+from bvrai.kit.heap import freeze_startup_heap
 from bvrai.setup import admin, migrate
 from bvrai.setup.banner import print_demo_login, print_urls
 from bvrai.setup.datadir import ensure_data_dir
@@ -143,6 +144,8 @@ def require_schema(settings: Settings, hint: str = "run `bvrai db upgrade` first
 def run_server(settings: Settings, role: Role) -> None:
     with user_errors(settings):
         application = create_app(settings, role=role)
+    if role in ("all", "media"):
+        freeze_startup_heap()
     # access_log off: the app logs every request itself, with its request id and route template.
     uvicorn.run(
         application, host=settings.host, port=settings.port, server_header=False, proxy_headers=True, access_log=False

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
+
+import httpx
 
 from bvrai.providers.base import MissingCredential, ProviderContext
 
@@ -11,6 +15,14 @@ from bvrai.providers.base import MissingCredential, ProviderContext
 DEFAULT_MAX_RETRIES = 1
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context the SDKs' HTTP clients would each build, built once per process: loading the CA
+    bundle costs ~20 ms of CPU, which every call paid again, blocking the event loop of every other
+    call meanwhile. An ``SSLContext`` may be shared by any number of connections."""
+    return httpx.create_ssl_context()
 
 
 def require_secret(provider: str, ctx: ProviderContext) -> str:

@@ -7,11 +7,8 @@ Ollama...), exactly what the ``openai`` SDK takes as ``base_url``.
 
 from __future__ import annotations
 
-import functools
-import ssl
 from typing import Any
 
-import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient, Timeout
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.openai.stt import OpenAISTTService
@@ -25,17 +22,11 @@ from bvrai.providers.cloud._common import (
     field,
     max_retries,
     require_secret,
+    shared_ssl_context,
     system_instruction,
     timeout_s,
 )
 from bvrai.providers.cloud._errors import MapsProviderErrors, RemembersExceptions
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """The TLS context the SDK's HTTP client would build, built once: loading the CA bundle costs ~20 ms
-    of CPU, which every call paid again. An ``SSLContext`` may be shared by any number of connections."""
-    return httpx2.create_ssl_context()
 
 
 def _client(api_key: str, base_url: str | None, ctx: ProviderContext) -> AsyncOpenAI:
@@ -45,7 +36,7 @@ def _client(api_key: str, base_url: str | None, ctx: ProviderContext) -> AsyncOp
         max_retries=max_retries(ctx),
         timeout=Timeout(timeout_s(ctx), connect=DEFAULT_CONNECT_TIMEOUT_S),
         http_client=DefaultAsyncHttpxClient(
-            verify=_ssl_context(),
+            verify=shared_ssl_context(),
             limits=connection_limits(max_keepalive_connections=100, max_connections=1000, keepalive_expiry=None),
         ),
     )
