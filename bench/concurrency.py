@@ -50,7 +50,6 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import uvloop  # noqa: E402
 from fastapi import WebSocket  # noqa: E402
 from tests.fakes.twilio import parse_stream  # noqa: E402
 from tests.fakes.twilio_media import MediaStreamClient, sid  # noqa: E402
@@ -268,28 +267,16 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float
     raise RuntimeError("the server did not start listening")
 
 
-# The server under test gets the first CPU to itself; the callers, the fakes and everything else this
-# process starts share the others. Without this, on a small machine the callers and fakes took CPU
-# time from the server's event loop, and the server from theirs.
-ALL_CPUS = sorted(os.sched_getaffinity(0))
-SERVER_CPUS = set(ALL_CPUS[:1]) if len(ALL_CPUS) > 1 else set(ALL_CPUS)
-OTHER_CPUS = set(ALL_CPUS) - SERVER_CPUS or SERVER_CPUS
-
-
-def on_server_cpu() -> None:
-    os.sched_setaffinity(0, SERVER_CPUS)
-
-
 def start_media(env: dict[str, str], port: int, log: Any) -> Server:
     cmd = [sys.executable, "-m", "bvrai.cli", "media", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, preexec_fn=on_server_cpu)  # noqa: S603 - our own CLI
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)  # noqa: S603 - our own CLI
     wait_listening(port, process)
     return Server(process, f"http://127.0.0.1:{port}")
 
 
 def start_bare(config: dict[str, Any], port: int, log: Any) -> Server:
     cmd = [sys.executable, str(Path(__file__)), "--serve-bare", str(port), "--bare-config", json.dumps(config)]
-    process = subprocess.Popen(cmd, stdout=log, stderr=log, preexec_fn=on_server_cpu)  # noqa: S603 - this very script
+    process = subprocess.Popen(cmd, stdout=log, stderr=log)  # noqa: S603 - this very script
     wait_listening(port, process)
     return Server(process, f"http://127.0.0.1:{port}")
 
@@ -460,7 +447,6 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
     from bvrai.setup import migrate
 
     rows: list[dict[str, Any]] = []
-    os.sched_setaffinity(0, OTHER_CPUS)
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         from loguru import logger
@@ -528,10 +514,8 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
         stack.callback(bare.stop)
         bare_url = f"ws://127.0.0.1:{bare_port}/bare/twilio"
         # Warm both (model loads, first connections) before measuring.
-        # The callers run on uvloop: on the default loop their own lateness at N = 50 (p99 ~17 ms) was
-        # as large as what they measure.
-        uvloop.run(measure(media, 1, lambda: bvrai_call(api.base_url, public_url)))
-        uvloop.run(measure(bare, 1, lambda: bare_call(bare_url)))
+        asyncio.run(measure(media, 1, lambda: bvrai_call(api.base_url, public_url)))
+        asyncio.run(measure(bare, 1, lambda: bare_call(bare_url)))
         for n in ns:
             for variant, server, place in (
                 ("bvrai", media, lambda: bvrai_call(api.base_url, public_url)),
@@ -539,14 +523,13 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
             ):
                 if variant not in variants:
                     continue
-                row = {"variant": variant, **uvloop.run(measure(server, n, place, arrival_s))}
+                row = {"variant": variant, **asyncio.run(measure(server, n, place, arrival_s))}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return {
         "benchmark": "concurrency",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "cpus": {"server": sorted(SERVER_CPUS), "callers_and_fakes": sorted(OTHER_CPUS)},
         "greeting_s": len(GREETING) * MS_PER_CHAR / 1000,
         "arrival_s": arrival_s,
         "rows": rows,
