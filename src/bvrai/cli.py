@@ -29,6 +29,7 @@ from bvrai.identity.schemas import SignupIn
 from bvrai.kit.crypto import KeyRingError
 from bvrai.kit.errors import Problem
 from bvrai.kit.heap import freeze_startup_heap
+from bvrai.providers.builder import load_implementations
 from bvrai.setup import admin, migrate
 from bvrai.setup.banner import print_demo_login, print_urls
 from bvrai.setup.datadir import ensure_data_dir
@@ -145,6 +146,7 @@ def run_server(settings: Settings, role: Role) -> None:
     with user_errors(settings):
         application = create_app(settings, role=role)
     if role in ("all", "media"):
+        load_implementations()  # what the first call would import, frozen with the rest
         freeze_startup_heap()
     # access_log off: the app logs every request itself, with its request id and route template.
     uvicorn.run(

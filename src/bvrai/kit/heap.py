@@ -4,22 +4,15 @@ A media process imports pipecat, SQLAlchemy, FastAPI and the providers' SDKs: hu
 of objects that live as long as the process. CPython's full collections walk every one of them; with
 50 calls on a process they came every few seconds and took 80-280 ms each, during which no call's
 audio went out (gaps in ``bench/concurrency.py``). ``gc.freeze()`` moves everything alive at start-up
-into a generation collections skip; what calls allocate is collected as before.
+into a generation collections skip; what calls allocate is collected as before. Import what the
+first call would import before freezing, so that it is frozen with the rest.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import importlib
-
-# What a call's first use would import: imported before the freeze, so it is frozen with the rest.
-CALL_PATH_MODULES = ("bvrai.voice.session", "bvrai.providers.cloud")
 
 
 def freeze_startup_heap() -> None:
-    for module in CALL_PATH_MODULES:
-        with contextlib.suppress(ImportError):  # the cloud providers' extras may not be installed
-            importlib.import_module(module)
     gc.collect()
     gc.freeze()
