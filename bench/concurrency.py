@@ -11,8 +11,8 @@ callers send silence, so every call runs its full input path (μ-law decode, Sil
 Deepgram; BVRAI keeps the line's 8 kHz for Deepgram, the bare pipeline upsamples to 16 kHz) while
 its output path paces the greeting back.
 
-- ``bvrai``: each call comes in through the signed Twilio voice webhook of an API server (in this
-  process), whose TwiML points the stream at a ``bvrai media`` subprocess: the platform's
+- ``bvrai``: each call comes in through the signed Twilio voice webhook of a ``bvrai api`` subprocess,
+  whose TwiML points the stream at a ``bvrai media`` subprocess: the platform's
   ``CallSession`` (call record, transcript, recording, marks, latency observer) on pipecat's
   ``TwilioFrameSerializer``.
 - ``bare``: a subprocess serving a bare pipecat pipeline with the same serializer, services, VAD and
@@ -23,7 +23,8 @@ core), memory per call (the server's peak RSS during the calls above its RSS bef
 the p99 of the gap between consecutive agent audio messages beyond the audio they carried (what the
 caller's jitter buffer must absorb: 0 when each chunk arrives as the previous one finished
 playing), and lost frames (20 ms frames of the greeting that never arrived). Arrival times are taken
-by the callers in this process, which also runs the fakes; both variants share that bias.
+by the callers, which are all this process runs (the fakes and the API server have processes of
+their own); both variants share their bias, which the driver lag column measures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -234,14 +236,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process has used so far (utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
     url: str
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return cpu_s(self.process.pid)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -268,8 +275,9 @@ def wait_listening(port: int, process: subprocess.Popen[bytes], timeout_s: float
     raise RuntimeError("the server did not start listening")
 
 
-def start_media(env: dict[str, str], port: int, log: Any) -> Server:
-    cmd = [sys.executable, "-m", "bvrai.cli", "media", "--host", "127.0.0.1", "--port", str(port)]
+def start_platform(role: str, env: dict[str, str], port: int, log: Any) -> Server:
+    """``bvrai api`` or ``bvrai media`` in a process of its own."""
+    cmd = [sys.executable, "-m", "bvrai.cli", role, "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)  # noqa: S603 - our own CLI
     wait_listening(port, process)
     return Server(process, f"http://127.0.0.1:{port}")
@@ -291,9 +299,12 @@ class CallStats:
     received_ms: float
     lost_frames: int
     connected: bool
+    first_audio_s: float | None  # from dialing (the webhook, or the socket's opening) to the first agent audio
 
 
-async def listen_to_greeting(stream: MediaStreamClient, timeout_s: float = LISTEN_TIMEOUT_S) -> CallStats:
+async def listen_to_greeting(
+    stream: MediaStreamClient, dialed_at: float, timeout_s: float = LISTEN_TIMEOUT_S
+) -> CallStats:
     expected_ms = len(GREETING) * MS_PER_CHAR
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not stream.closed.is_set():
@@ -310,10 +321,12 @@ async def listen_to_greeting(stream: MediaStreamClient, timeout_s: float = LISTE
         if (b.at - a.at) < 1.0  # within the utterance
     ]
     received_ms = sum(len(h.audio) for h in heard) / 8
-    return CallStats(gaps, received_ms, max(0, int((expected_ms - received_ms) // 20)), bool(heard))
+    lost = max(0, int((expected_ms - received_ms) // 20))
+    return CallStats(gaps, received_ms, lost, bool(heard), heard[0].at - dialed_at if heard else None)
 
 
-async def bvrai_call(api_url: str, public_url: str) -> CallStats:
+async def bvrai_call(http: httpx.AsyncClient, api_url: str, public_url: str) -> CallStats:
+    dialed_at = time.monotonic()
     call_sid = sid("CA")
     params = {
         "AccountSid": ACCOUNT_SID,
@@ -326,27 +339,33 @@ async def bvrai_call(api_url: str, public_url: str) -> CallStats:
     }
     signed_url = public_url + "/telephony/twilio/voice"
     signature = RequestValidator(AUTH_TOKEN).compute_signature(signed_url, params)
-    async with httpx.AsyncClient(timeout=60) as http:
-        r = await http.post(api_url + "/telephony/twilio/voice", data=params, headers={"X-Twilio-Signature": signature})
+    r = await http.post(api_url + "/telephony/twilio/voice", data=params, headers={"X-Twilio-Signature": signature})
     r.raise_for_status()
     url, parameters = parse_stream(r.text)
     stream = MediaStreamClient(
         url, account_sid=ACCOUNT_SID, call_sid=call_sid, custom_parameters=parameters, open_timeout_s=OPEN_TIMEOUT_S
     )
     await stream.connect()
-    return await listen_to_greeting(stream)
+    return await listen_to_greeting(stream, dialed_at)
 
 
-async def bare_call(url: str) -> CallStats:
+async def bare_call(_http: httpx.AsyncClient, url: str) -> CallStats:
+    dialed_at = time.monotonic()
     stream = MediaStreamClient(
         url, account_sid=ACCOUNT_SID, call_sid=sid("CA"), custom_parameters={}, open_timeout_s=OPEN_TIMEOUT_S
     )
     await stream.connect()
-    return await listen_to_greeting(stream)
+    return await listen_to_greeting(stream, dialed_at)
 
 
-async def measure(server: Server, n: int, place: Any, arrival_s: float = 0.0) -> dict[str, Any]:
+async def measure(
+    server: Server, n: int, place: Any, arrival_s: float = 0.0, helpers: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """``helpers``: the other processes on the machine during the calls (name → pid), whose CPU is
+    reported beside the server's, with this process's (the callers')."""
     await asyncio.sleep(2.0)  # let the previous step's calls wind down
+    helpers = {"callers": os.getpid(), **(helpers or {})}
+    helpers_before = {name: cpu_s(pid) for name, pid in helpers.items()}
     rss_before, cpu_before, started = server.rss_mb(), server.cpu_s(), time.monotonic()
     peak = rss_before
 
@@ -367,19 +386,35 @@ async def measure(server: Server, n: int, place: Any, arrival_s: float = 0.0) ->
 
     sampler, lagger = asyncio.create_task(sample()), asyncio.create_task(loop_lag())
 
+    # One HTTP client for all the webhooks: a client built per call loads a TLS context (~20 ms of
+    # CPU), which would make the callers already on the line late.
+    http = httpx.AsyncClient(timeout=60)
+
     async def arrive(i: int) -> CallStats:
         await asyncio.sleep(i * arrival_s / n)
-        result: CallStats = await place()
+        result: CallStats = await place(http)
         return result
 
-    results = await asyncio.gather(*(arrive(i) for i in range(n)), return_exceptions=True)
+    # The callers' own garbage collections would pause every caller at once and show up as jitter:
+    # none while they measure (what they allocate until then stays in memory: bounded, a call's messages).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        results = await asyncio.gather(*(arrive(i) for i in range(n)), return_exceptions=True)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        await http.aclose()
     wall, cpu = time.monotonic() - started, server.cpu_s() - cpu_before
+    helpers_cpu = {name: round(100 * (cpu_s(pid) - helpers_before[name]) / wall, 1) for name, pid in helpers.items()}
     sampler.cancel()
     lagger.cancel()
     stats = [r for r in results if isinstance(r, CallStats)]
     errors = sorted({f"{type(r).__name__}: {r}"[:200] for r in results if isinstance(r, BaseException)})
     failed = len(results) - len([s for s in stats if s.connected])
     gaps = [g for s in stats for g in s.gaps_ms]
+    answers = [s.first_audio_s for s in stats if s.first_audio_s is not None]
     return {
         "n": n,
         "arrival_s": arrival_s,
@@ -396,10 +431,13 @@ async def measure(server: Server, n: int, place: Any, arrival_s: float = 0.0) ->
         "gap_p50_ms": round(float(np.percentile(gaps, 50)), 1) if gaps else None,
         "gap_p99_ms": round(float(np.percentile(gaps, 99)), 1) if gaps else None,
         "gap_max_ms": round(max(gaps), 1) if gaps else None,
+        "first_audio_p50_s": round(float(np.percentile(answers, 50)), 2) if answers else None,
+        "first_audio_max_s": round(max(answers), 2) if answers else None,
         "lost_frames": sum(s.lost_frames for s in stats) + failed * int(len(GREETING) * MS_PER_CHAR // 20),
         "audio_received_s": round(sum(s.received_ms for s in stats) / 1000, 1),
         "driver_lag_p99_ms": round(float(np.percentile(lags, 99)), 1) if lags else None,
         "load_avg_1m": round(os.getloadavg()[0], 2),  # the whole machine's, others' work included
+        "helpers_cpu_pct": helpers_cpu,  # % of one core over the calls' wall time
         "errors": errors,
     }
 
@@ -440,11 +478,8 @@ async def setup_org(api_url: str, fakes: RemoteFakes) -> None:
 
 
 def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, arrival_s: float = 0.0) -> dict[str, Any]:
-    from tests.live import serve
     from tests.pg import scratch_database
 
-    from bvrai.app import create_app
-    from bvrai.config import Settings
     from bvrai.setup import migrate
 
     rows: list[dict[str, Any]] = []
@@ -457,10 +492,6 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
         log = stack.enter_context((out.with_suffix(".log")).open("w"))
         fakes = RemoteFakes(log)
         stack.callback(fakes.stop)
-        import structlog
-
-        # The API server (in this process) logs into the file beside the results, as the servers do.
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=log))
         # PostgreSQL, the scale-out shape (api and media processes sharing it); a scratch database.
         db_url = stack.enter_context(scratch_database("bvrai_bench"))
         migrate.upgrade(db_url)
@@ -483,22 +514,14 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
             "BVRAI_MAX_CONCURRENT_CALLS": "1000",
             "BVRAI_SEED_DEMO": "false",
         }
-        settings = Settings(
-            env="test",
-            data_dir=tmp / "data",
-            database_url=db_url,
-            secret_key=SECRET,
-            encryption_keys=KEYS,
-            provider_base_urls=providers,
-            public_base_url=public_url,  # webhooks answer with streams to the media process
-            max_concurrent_calls=1000,
-            rate_limit_api="100000/minute",
-            rate_limit_org="100000/minute",
-            seed_demo=False,
-        )
-        api = stack.enter_context(serve(create_app(settings, role="api")))
-        asyncio.run(setup_org(api.base_url, fakes))
-        media = start_media(env, media_port, log)
+        # The API server answers the carrier's voice webhooks, with streams to the media process. It
+        # runs in a process of its own: in this one, its work would hold the callers' GIL and make
+        # them late.
+        api_env = {**env, "BVRAI_RATE_LIMIT_API": "100000/minute", "BVRAI_RATE_LIMIT_ORG": "100000/minute"}
+        api = start_platform("api", api_env, free_port(), log)
+        stack.callback(api.stop)
+        asyncio.run(setup_org(api.url, fakes))
+        media = start_platform("media", env, media_port, log)
         stack.callback(media.stop)
         bare_config = {
             "deepgram_url": fakes.deepgram.url,
@@ -516,16 +539,17 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
         bare_url = f"ws://127.0.0.1:{bare_port}/bare/twilio"
         # Warm both (model loads, first connections) before measuring.
         # The callers run on uvloop, so that their own lateness is a smaller part of what they measure.
-        uvloop.run(measure(media, 1, lambda: bvrai_call(api.base_url, public_url)))
-        uvloop.run(measure(bare, 1, lambda: bare_call(bare_url)))
+        uvloop.run(measure(media, 1, lambda http: bvrai_call(http, api.url, public_url)))
+        uvloop.run(measure(bare, 1, lambda http: bare_call(http, bare_url)))
         for n in ns:
             for variant, server, place in (
-                ("bvrai", media, lambda: bvrai_call(api.base_url, public_url)),
-                ("bare", bare, lambda: bare_call(bare_url)),
+                ("bvrai", media, lambda http: bvrai_call(http, api.url, public_url)),
+                ("bare", bare, lambda http: bare_call(http, bare_url)),
             ):
                 if variant not in variants:
                     continue
-                row = {"variant": variant, **uvloop.run(measure(server, n, place, arrival_s))}
+                helpers = {"fakes": fakes.process.pid, "api": api.process.pid}
+                row = {"variant": variant, **uvloop.run(measure(server, n, place, arrival_s, helpers))}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return {
@@ -541,15 +565,16 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
 def table(result: dict[str, Any]) -> str:
     head = (
         "| N | variant | CPU/call (% core) | CPU s/call | CPU total | mem/call (MB) | gap p50 | gap p99 | gap max "
-        "| lost frames | failed | driver lag p99 | load |"
+        "| lost frames | failed | first audio p50 / max | driver lag p99 | load |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
     for r in result["rows"]:
         lines.append(
             f"| {r['n']} | {r['variant']} | {r['cpu_per_call_pct']} | {r['cpu_s_per_call']} | {r['cpu_total_pct']} % "
             f"| {r['mem_per_call_mb']} "
             f"| {r['gap_p50_ms']} ms | {r['gap_p99_ms']} ms | {r['gap_max_ms']} ms | {r['lost_frames']} "
-            f"| {r['calls_failed']} | {r['driver_lag_p99_ms']} ms | {r['load_avg_1m']} |"
+            f"| {r['calls_failed']} | {r.get('first_audio_p50_s')} / {r.get('first_audio_max_s')} s "
+            f"| {r['driver_lag_p99_ms']} ms | {r['load_avg_1m']} |"
         )
     return "\n".join(lines)
 

@@ -150,7 +150,15 @@ def run_server(settings: Settings, role: Role) -> None:
         freeze_startup_heap()
     # access_log off: the app logs every request itself, with its request id and route template.
     uvicorn.run(
-        application, host=settings.host, port=settings.port, server_header=False, proxy_headers=True, access_log=False
+        application,
+        host=settings.host,
+        port=settings.port,
+        server_header=False,
+        proxy_headers=True,
+        access_log=False,
+        # Audio (base64 μ-law or PCM) gains little from per-message deflate and costs CPU both ways on
+        # every message: the media WebSockets decline it.
+        ws_per_message_deflate=False,
     )
 
 

@@ -80,7 +80,7 @@ class MediaStreamClient:
         self._sequence = 0
         self._chunk = 0
         self._play_end = 0.0  # when the audio queued so far will have played
-        self._pending_marks: list[tuple[float, str]] = []
+        self._pending_marks: dict[str, asyncio.TimerHandle] = {}  # name → its echo, due when its audio has played
         self._send_lock = asyncio.Lock()
         self.closed = asyncio.Event()
         self.stopped = False
@@ -201,14 +201,15 @@ class MediaStreamClient:
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     async def _listen(self) -> None:
-        marks = asyncio.create_task(self._echo_marks())
         try:
             async for raw in self._ws:
                 self._receive(raw)
         except websockets.ConnectionClosed:
             pass
         finally:
-            marks.cancel()
+            for echo in self._pending_marks.values():
+                echo.cancel()
+            self._pending_marks.clear()
             self.result.close_code = self._ws.close_code
             self.result.close_reason = self._ws.close_reason
             self.closed.set()
@@ -244,24 +245,21 @@ class MediaStreamClient:
             if not isinstance(name, str):
                 self.result.protocol_errors.append("mark without a name")
                 return
-            self._pending_marks.append((max(self._play_end, now), name))
+            # A timer per mark, not a poll: a test or benchmark runs many of these clients at once.
+            delay = max(0.0, self._play_end - now)
+            self._pending_marks[name] = asyncio.get_running_loop().call_later(delay, self._played, name)
         elif event == "clear":
             self._play_end = now
-            flushed, self._pending_marks = self._pending_marks, []
-            for _, name in flushed:
+            flushed, self._pending_marks = self._pending_marks, {}
+            for name, echo in flushed.items():
+                echo.cancel()
                 self._echo(name)
+
+    def _played(self, name: str) -> None:
+        if self._pending_marks.pop(name, None) is not None:
+            self._echo(name)
 
     def _echo(self, name: str) -> None:
         self.result.marks_echoed.append(name)
         task = asyncio.create_task(self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}))
         self._tasks.append(task)
-
-    async def _echo_marks(self) -> None:
-        while True:
-            now = time.monotonic()
-            due = [m for m in self._pending_marks if m[0] <= now]
-            if due:
-                self._pending_marks = [m for m in self._pending_marks if m[0] > now]
-                for _, name in due:
-                    self._echo(name)
-            await asyncio.sleep(0.01)
