@@ -71,3 +71,35 @@ async def test_silence_never_reaches_the_model_and_speech_is_heard_as_pipecat_he
     assert onsets(our_trace) and abs(onsets(our_trace)[0] - onsets(stock_trace)[0]) <= 1
     # ...and both are quiet again once the caller is.
     assert our_trace[-1] == stock_trace[-1] == VADState.QUIET
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_the_gated_loudness_answers_as_pipecat_does_and_skips_the_measure_below_the_gate(rate, monkeypatch):
+    import pipecat.audio.volume as volume_module
+    from pipecat.audio.volume import AudioVolumeTracker
+
+    from bvrai.voice.audio_models import GatedVolumeTracker
+
+    rng = np.random.default_rng(7)
+    n = rate // 25  # 40 ms pieces
+    t = np.arange(n * 20)
+    signals = [np.zeros(n * 20)]
+    for rms in (1e-5, 1e-4, 2e-4, 3e-4, 1e-3, 1e-2, 0.1):  # around the -70 LUFS gate and well above it
+        signals.append(rng.standard_normal(n * 20) * rms)
+        signals.append(np.sin(t * np.pi * 0.95) * rms * 1.414)  # near Nyquist, where K-weighting boosts most
+    for signal in signals:
+        pcm = np.clip(signal * 32768, -32768, 32767).astype("<i2").tobytes()
+        ours, stock = GatedVolumeTracker(), AudioVolumeTracker()
+        for i in range(0, len(pcm), n * 2):
+            ours.update(pcm[i : i + n * 2], rate)
+            stock.update(pcm[i : i + n * 2], rate)
+            assert ours.volume == stock.volume
+
+    measured = []
+    real = volume_module.calculate_audio_volume
+    monkeypatch.setattr(volume_module, "calculate_audio_volume", lambda *a: measured.append(1) or real(*a))
+    quiet = GatedVolumeTracker()
+    for _ in range(20):
+        quiet.update(bytes(n * 2), rate)
+        assert quiet.volume == 0.0
+    assert measured == []

@@ -18,7 +18,9 @@ Quiet audio skips the model (``SharedSileroVADAnalyzer.voice_confidence``): pipe
 speech only when Silero's confidence *and* the window's smoothed loudness clear their thresholds, so
 below ``min_volume`` the model's answer cannot change the outcome. On a call the caller is quiet most
 of the time (listening to the agent), and those windows then cost a loudness measure, on the event
-loop, instead of an inference and two thread switches.
+loop, instead of an inference and two thread switches. The loudness measure itself (ITU-R BS.1770
+over the last 400 ms, a few hundred microseconds) is skipped when the window's energy puts it
+below the standard's absolute gate (``GatedVolumeTracker``), where its answer is 0 by definition.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import onnxruntime as ort
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from pipecat.audio.volume import AudioVolumeTracker
 from pipecat.utils.env import env_truthy
 
 # Quiet windows kept to replay through the model when the audio gets loud, so Silero meets the
@@ -44,6 +48,26 @@ WARM_UP_WINDOWS = 3
 # Threads running VAD windows for all calls of the process. ONNX Runtime releases the GIL during
 # ``run``, so two threads keep both cores of a small machine busy while the event loop runs.
 VAD_THREADS = 2
+
+
+# BS.1770 drops every block quieter than -70 LUFS (loudness = -0.691 + 10·log10 of the K-weighted
+# mean square); a window with all blocks dropped measures -inf, which pipecat reads as volume 0. The
+# K-weighting filter amplifies no frequency by more than ~4 dB (a power gain of 2.5), and a filter's
+# output energy over a window is at most its peak power gain times the input's energy, so a window
+# whose own mean square is below the gate's divided by 10 cannot reach the gate.
+GATE_MEAN_SQUARE = 10 ** ((-70 + 0.691) / 10) / 10
+
+
+class GatedVolumeTracker(AudioVolumeTracker):
+    """pipecat's rolling loudness, answering 0 without the measure when the window is below the gate."""
+
+    @property
+    def volume(self) -> float:
+        if self._volume is None:
+            samples = np.frombuffer(self._buffer, dtype=np.int16).astype(np.float32) / 32768.0
+            if float(np.dot(samples, samples)) / max(1, len(samples)) < GATE_MEAN_SQUARE:
+                self._volume = 0.0
+        return float(super().volume)
 
 
 @functools.cache
@@ -90,6 +114,7 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
         VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
         # Nothing runs on the analyzer's own one-thread executor (see analyze_audio); let it go.
         self._executor.shutdown(wait=False)
+        self._volume_tracker = GatedVolumeTracker()  # type: ignore[no-untyped-call]
         self._model = _SharedSessionSileroModel(silero_session())
         self._windows_since_reset = 0
         self._low_confidence_windows = 0

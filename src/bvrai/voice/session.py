@@ -59,8 +59,10 @@ from bvrai.voice.prompt import fill
 from bvrai.voice.recording import StereoWavWriter
 from bvrai.voice.tools.registry import SessionTools
 from bvrai.voice.turns import user_turn_strategies
+from bvrai.voice.word_alignment import memoise
 
 log = structlog.get_logger(__name__)
+memoise()  # pipecat's word alignment, before any call aligns a word
 
 SILENCE_REPROMPT = "The caller has been silent for a while. Briefly check whether they are still there."
 SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
@@ -91,6 +93,7 @@ class LineFormat:
     playback: PlaybackTracker | None = None
     dtmf: bool = False
     fixed_audio_packet_size: int | None = None
+    out_chunk_ms: int = 40
 
 
 @dataclass
@@ -264,6 +267,7 @@ class CallSession:
                 serializer=self.line.serializer,
                 add_wav_header=False,
                 fixed_audio_packet_size=self.line.fixed_audio_packet_size,
+                audio_out_10ms_chunks=self.line.out_chunk_ms // 10,
             ),
         )
         recorder = AudioBufferProcessor(
