@@ -25,7 +25,16 @@ from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
 from bvrai.telephony.batching import BatchedInputAudio
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
-from bvrai.telephony.media import LINE_RATE, StreamRefused, attach, pipeline_in_rate, read_until, refuse, run_call
+from bvrai.telephony.media import (
+    LINE_RATE,
+    PHONE_OUT_CHUNK_MS,
+    StreamRefused,
+    attach,
+    pipeline_in_rate,
+    read_until,
+    refuse,
+    run_call,
+)
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.voice.session import LineFormat
 
@@ -160,5 +169,12 @@ async def media(websocket: WebSocket) -> None:
         call_control_id=details.get("call_control_id"),
         params=TelnyxLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
-    line = LineFormat(serializer=serializer, in_rate=in_rate, out_rate=LINE_RATE, notifications=False, dtmf=True)
+    line = LineFormat(
+        serializer=serializer,
+        in_rate=in_rate,
+        out_rate=LINE_RATE,
+        notifications=False,
+        out_chunk_ms=PHONE_OUT_CHUNK_MS,
+        dtmf=True,
+    )
     await run_call(ctx, websocket, call=call, spec=spec, line=line)

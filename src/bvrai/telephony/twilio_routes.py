@@ -19,7 +19,16 @@ from bvrai.calls.repository import CallRepository
 from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
-from bvrai.telephony.media import LINE_RATE, StreamRefused, attach, pipeline_in_rate, read_until, refuse, run_call
+from bvrai.telephony.media import (
+    LINE_RATE,
+    PHONE_OUT_CHUNK_MS,
+    StreamRefused,
+    attach,
+    pipeline_in_rate,
+    read_until,
+    refuse,
+    run_call,
+)
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.telephony.twilio import (
     STATUSES,
@@ -199,6 +208,7 @@ async def media(websocket: WebSocket) -> None:
         in_rate=in_rate,
         out_rate=LINE_RATE,
         notifications=False,
+        out_chunk_ms=PHONE_OUT_CHUNK_MS,
         playback=PlaybackTracker(make_mark=mark_message),
         dtmf=True,
     )

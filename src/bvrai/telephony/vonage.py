@@ -23,7 +23,7 @@ from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import Forbidden, NotFound
 from bvrai.telephony import service
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
-from bvrai.telephony.media import StreamRefused, attach, read_until, refuse, run_call
+from bvrai.telephony.media import PHONE_OUT_CHUNK_MS, StreamRefused, attach, read_until, refuse, run_call
 from bvrai.telephony.repository import PhoneNumberRepository
 from bvrai.voice.session import LineFormat
 
@@ -115,6 +115,7 @@ async def media(websocket: WebSocket) -> None:
         in_rate=RATE,
         out_rate=RATE,
         notifications=False,
+        out_chunk_ms=PHONE_OUT_CHUNK_MS,
         dtmf=True,
         fixed_audio_packet_size=FRAME_BYTES,
     )

@@ -84,7 +84,8 @@ class LineFormat:
 
     A phone line (``bvrai.telephony``) also says: no browser notifications on it (``notifications``),
     how the carrier marks playback (``playback``), that key presses reach the LLM (``dtmf``), and the
-    exact size of each outgoing audio message when the carrier wants fixed frames."""
+    exact size of each outgoing audio message when the carrier wants fixed frames. ``out_chunk_ms``:
+    how much audio each outgoing piece carries (pipecat's default, 40 ms, for browsers)."""
 
     serializer: FrameSerializer
     in_rate: int
