@@ -12,7 +12,8 @@ class ClientMessages(FrameProcessor):
     """``{"type": "hangup"}`` ends the call as the caller's hang-up; other messages are ignored."""
 
     def __init__(self, on_hangup: Callable[[], Awaitable[None]]) -> None:
-        super().__init__()
+        # Direct mode: every input audio frame passes here on its way to the transcriber.
+        super().__init__(enable_direct_mode=True)
         self._on_hangup = on_hangup
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:

@@ -52,6 +52,7 @@ from bvrai.providers.fallback import FailoverLLMSwitcher, FailoverServiceSwitche
 from bvrai.voice.audio_models import SharedSileroVADAnalyzer
 from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
+from bvrai.voice.input_audio_shortcut import InputAudioShortcut
 from bvrai.voice.latency import TurnLatencyTracker
 from bvrai.voice.latency_taps import LatencyTap
 from bvrai.voice.playback import MarkEmitter, MarkReceiver, PlaybackTracker
@@ -288,7 +289,8 @@ class CallSession:
             # Key presses become a user message ("DTMF: 123") once the caller pauses or presses #.
             heard.append(DTMFAggregator(timeout=DTMF_TIMEOUT_S))
         knowledge = tools.knowledge_context(system_prompt)
-        before_llm = [user_agg, knowledge] if knowledge is not None else [user_agg]
+        listened = [user_agg, InputAudioShortcut(recorder)]  # nothing after the user aggregator listens
+        before_llm = [*listened, knowledge] if knowledge is not None else listened
 
         def tap() -> LatencyTap:
             return LatencyTap(self.tracker, vad_stop_secs=vad_stop)
