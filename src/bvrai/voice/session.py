@@ -49,6 +49,7 @@ from bvrai.calls.models import Call
 from bvrai.kit.context import AppContext
 from bvrai.providers.builder import build_stage
 from bvrai.providers.fallback import FailoverLLMSwitcher, FailoverServiceSwitcher
+from bvrai.voice.admission import SetupSlot, call_setups
 from bvrai.voice.audio_models import SharedSileroVADAnalyzer
 from bvrai.voice.client_messages import ClientMessages
 from bvrai.voice.control import CallControl
@@ -145,6 +146,7 @@ class CallSession:
         self._last_assistant_at = 0.0
         self._assistant_started_at: float | None = None
         self._db_lock = asyncio.Lock()
+        self._setup_slot: SetupSlot | None = None
 
     # --- persistence -----------------------------------------------------------------------------------------------
 
@@ -215,6 +217,14 @@ class CallSession:
     # --- the pipeline ----------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # Held until the greeting is queued (``_connected``) or the call ends, whichever is first.
+        slot = self._setup_slot = await call_setups().admit()
+        try:
+            await self._run()
+        finally:
+            slot.release()
+
+    async def _run(self) -> None:
         spec, call = self.spec, self.call
         system_prompt = fill(spec.system_prompt, call.variables)
         try:
@@ -371,6 +381,8 @@ class CallSession:
                 else:
                     # No scripted greeting: the LLM opens the conversation from its prompt.
                     await self.worker.queue_frame(LLMRunFrame())
+            if self._setup_slot is not None:
+                self._setup_slot.release()
 
         @transport.event_handler("on_client_disconnected")
         async def _disconnected(_transport: Any, _client: Any) -> None:
