@@ -358,12 +358,33 @@ async def bare_call(_http: httpx.AsyncClient, url: str) -> CallStats:
     return await listen_to_greeting(stream, dialed_at)
 
 
+IDLE_CPU_SHARE = 0.05  # of a core: a server winding down its last calls uses more
+IDLE_TIMEOUT_S = 60.0
+
+
+async def wait_idle(pids: list[int]) -> None:
+    """Until the previous step's calls have wound down on every server (the other variant's too)."""
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        before = {pid: cpu_s(pid) for pid in pids}
+        await asyncio.sleep(0.5)
+        if all(cpu_s(pid) - used < IDLE_CPU_SHARE * 0.5 for pid, used in before.items()):
+            return
+
+
 async def measure(
-    server: Server, n: int, place: Any, arrival_s: float = 0.0, helpers: dict[str, int] | None = None
+    server: Server,
+    n: int,
+    place: Any,
+    arrival_s: float = 0.0,
+    helpers: dict[str, int] | None = None,
+    quiet: list[int] | None = None,
 ) -> dict[str, Any]:
     """``helpers``: the other processes on the machine during the calls (name → pid), whose CPU is
-    reported beside the server's, with this process's (the callers')."""
-    await asyncio.sleep(2.0)  # let the previous step's calls wind down
+    reported beside the server's, with this process's (the callers'). ``quiet``: processes that must
+    be idle before the calls start."""
+    await asyncio.sleep(1.0)
+    await wait_idle([server.process.pid, *(quiet or [])])
     helpers = {"callers": os.getpid(), **(helpers or {})}
     helpers_before = {name: cpu_s(pid) for name, pid in helpers.items()}
     rss_before, cpu_before, started = server.rss_mb(), server.cpu_s(), time.monotonic()
@@ -549,7 +570,8 @@ def run(ns: tuple[int, ...], out: Path, variants: tuple[str, ...] = VARIANTS, ar
                 if variant not in variants:
                     continue
                 helpers = {"fakes": fakes.process.pid, "api": api.process.pid}
-                row = {"variant": variant, **uvloop.run(measure(server, n, place, arrival_s, helpers))}
+                quiet = [media.process.pid, bare.process.pid, *helpers.values()]
+                row = {"variant": variant, **uvloop.run(measure(server, n, place, arrival_s, helpers, quiet))}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return {

@@ -449,6 +449,17 @@ class CallSession:
         await self.end("max-duration", goodbye=MAX_DURATION_GOODBYE)
 
     async def _finish(self, *, status: str, reason: str, error: str | None) -> None:
+        # The line is down and nobody waits for what follows (the record, events, webhooks, analysis):
+        # it takes its turn like a set-up, so that calls ending together do not hold up those still on.
+        if self._setup_slot is not None:
+            self._setup_slot.release()
+        slot = await call_setups().admit()
+        try:
+            await self._write_end(status=status, reason=reason, error=error)
+        finally:
+            slot.release()
+
+    async def _write_end(self, *, status: str, reason: str, error: str | None) -> None:
         has_audio = await asyncio.to_thread(self.recorder.close)
         await self._write(
             lifecycle.finish,
