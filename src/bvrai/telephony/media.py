@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from fastapi import WebSocket
+from pipecat.serializers.base_serializer import FrameSerializer
 from starlette.websockets import WebSocketDisconnect
 
 from bvrai.agents import service as agents
@@ -25,6 +26,7 @@ from bvrai.kit.errors import Problem, Unauthorized
 from bvrai.providers import registry
 from bvrai.telephony.control import CarrierCallControl
 from bvrai.telephony.service import system
+from bvrai.voice.playback import PlaybackTracker
 from bvrai.voice.session import CallSession, LineFormat
 
 log = structlog.get_logger(__name__)
@@ -48,6 +50,28 @@ def pipeline_in_rate(spec: AgentSpec) -> int:
     Smart Turn both work on 8 kHz (Smart Turn resamples the utterance it scores)."""
     accepted = registry.get("stt", spec.transcriber.provider).capabilities.sample_rates
     return LINE_RATE if LINE_RATE in accepted else WIDEBAND_RATE
+
+
+def phone_line(
+    serializer: FrameSerializer,
+    *,
+    in_rate: int,
+    out_rate: int = LINE_RATE,
+    playback: PlaybackTracker | None = None,
+    fixed_audio_packet_size: int | None = None,
+) -> LineFormat:
+    """A carrier's line: no browser notifications on it, key presses reach the LLM, and the agent's
+    audio leaves in ``PHONE_OUT_CHUNK_MS`` pieces."""
+    return LineFormat(
+        serializer=serializer,
+        in_rate=in_rate,
+        out_rate=out_rate,
+        notifications=False,
+        playback=playback,
+        dtmf=True,
+        fixed_audio_packet_size=fixed_audio_packet_size,
+        out_chunk_ms=PHONE_OUT_CHUNK_MS,
+    )
 
 
 class StreamRefused(Exception):

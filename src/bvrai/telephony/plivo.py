@@ -26,17 +26,15 @@ from bvrai.telephony import service
 from bvrai.telephony.batching import BatchedInputAudio
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
 from bvrai.telephony.media import (
-    LINE_RATE,
-    PHONE_OUT_CHUNK_MS,
     StreamRefused,
     attach,
+    phone_line,
     pipeline_in_rate,
     read_until,
     refuse,
     run_call,
 )
 from bvrai.telephony.repository import PhoneNumberRepository
-from bvrai.voice.session import LineFormat
 
 API_BASE = "https://api.plivo.com"
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -150,12 +148,5 @@ async def media(websocket: WebSocket) -> None:
         call_id=details.get("callId"),
         params=PlivoLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
-    line = LineFormat(
-        serializer=serializer,
-        in_rate=in_rate,
-        out_rate=LINE_RATE,
-        notifications=False,
-        out_chunk_ms=PHONE_OUT_CHUNK_MS,
-        dtmf=True,
-    )
+    line = phone_line(serializer, in_rate=in_rate)
     await run_call(ctx, websocket, call=call, spec=spec, line=line)

@@ -20,10 +20,9 @@ from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import BadRequest, Forbidden, NotFound
 from bvrai.telephony import service
 from bvrai.telephony.media import (
-    LINE_RATE,
-    PHONE_OUT_CHUNK_MS,
     StreamRefused,
     attach,
+    phone_line,
     pipeline_in_rate,
     read_until,
     refuse,
@@ -40,7 +39,6 @@ from bvrai.telephony.twilio import (
     stream_twiml,
 )
 from bvrai.voice.playback import PlaybackTracker
-from bvrai.voice.session import LineFormat
 
 router = APIRouter(prefix="/telephony/twilio", include_in_schema=False)
 media_router = APIRouter(prefix="/telephony/twilio")
@@ -203,13 +201,5 @@ async def media(websocket: WebSocket) -> None:
         call_sid=details.get("callSid"),
         params=TwilioLineSerializer.InputParams(auto_hang_up=False, sample_rate=in_rate),
     )
-    line = LineFormat(
-        serializer=serializer,
-        in_rate=in_rate,
-        out_rate=LINE_RATE,
-        notifications=False,
-        out_chunk_ms=PHONE_OUT_CHUNK_MS,
-        playback=PlaybackTracker(make_mark=mark_message),
-        dtmf=True,
-    )
+    line = phone_line(serializer, in_rate=in_rate, playback=PlaybackTracker(make_mark=mark_message))
     await run_call(ctx, websocket, call=call, spec=spec, line=line)

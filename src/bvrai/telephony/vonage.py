@@ -23,9 +23,8 @@ from bvrai.kit.context import AppContext, Ctx, Session
 from bvrai.kit.errors import Forbidden, NotFound
 from bvrai.telephony import service
 from bvrai.telephony.carrier import CarrierAccount, CarrierError, PlacedCall
-from bvrai.telephony.media import PHONE_OUT_CHUNK_MS, StreamRefused, attach, read_until, refuse, run_call
+from bvrai.telephony.media import StreamRefused, attach, phone_line, read_until, refuse, run_call
 from bvrai.telephony.repository import PhoneNumberRepository
-from bvrai.voice.session import LineFormat
 
 RATE = 16000
 FRAME_BYTES = RATE * 2 // 50  # Vonage takes exactly 20 ms per binary message
@@ -110,13 +109,5 @@ async def media(websocket: WebSocket) -> None:
     serializer = VonageFrameSerializer(
         params=VonageFrameSerializer.InputParams(vonage_sample_rate=RATE, sample_rate=RATE)
     )
-    line = LineFormat(
-        serializer=serializer,
-        in_rate=RATE,
-        out_rate=RATE,
-        notifications=False,
-        out_chunk_ms=PHONE_OUT_CHUNK_MS,
-        dtmf=True,
-        fixed_audio_packet_size=FRAME_BYTES,
-    )
+    line = phone_line(serializer, in_rate=RATE, out_rate=RATE, fixed_audio_packet_size=FRAME_BYTES)
     await run_call(ctx, websocket, call=call, spec=spec, line=line)
