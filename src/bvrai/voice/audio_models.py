@@ -135,7 +135,7 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
 
         pipecat's ``_run_analyzer`` asks for a window's confidence and then its smoothed volume; the
         volume is measured here first, and ``_get_smoothed_volume`` hands that same value back."""
-        volume = super()._get_smoothed_volume(buffer)
+        volume = self._volume_envelope(buffer)
         self._window_volume = volume
         if volume < self._params.min_volume:
             self._skipped.append(bytes(buffer))
@@ -147,7 +147,22 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
 
     def _get_smoothed_volume(self, audio: bytes) -> float:
         volume, self._window_volume = self._window_volume, None
-        return volume if volume is not None else super()._get_smoothed_volume(audio)
+        return volume if volume is not None else self._volume_envelope(audio)
+
+    def _volume_envelope(self, audio: bytes) -> float:
+        """The window's loudness for the volume gate: rises at once, falls as pipecat smooths it.
+
+        pipecat smooths the rolling loudness both ways (each window moves it a fifth of the way to
+        the new level). Out of a digitally silent line, where it sits at 0, that holds speech below
+        ``min_volume`` for ~180 ms although the 400 ms loudness window is past it within a window
+        and Silero is sure of the speech by ~110 ms; with ``start_secs`` on top the caller's
+        barge-in is heard ~240 ms after they start. The smoothing is there so the gate does not
+        chatter while someone speaks (loudness dips between words); a falling level still decays
+        exactly as pipecat's does, so only the onset changes. Noise does not gain by it: the gate
+        passes what is loud, and Silero's confidence must still hold for ``start_secs``.
+        """
+        smoothed = super()._get_smoothed_volume(audio)
+        return max(smoothed, float(self._volume_tracker.volume))
 
 
 class SharedSmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):

@@ -71,8 +71,8 @@ SILENCE_GOODBYE = "I haven't heard from you, so I'll end the call now. Goodbye!"
 MAX_DURATION_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
 RECORDING_CHUNK_SECS = 2
 # Speech must last this long before it counts as the caller talking. pipecat's 0.2 s default puts a
-# barge-in near 0.4 s; 0.1 s stops the agent within 0.3 s, and Silero's confidence threshold keeps
-# noise from tripping it.
+# barge-in near 0.4 s; 0.1 s (with the volume gate's instant rise, SharedSileroVADAnalyzer) stops the
+# agent 0.1-0.2 s after the caller starts, and Silero's confidence threshold keeps noise from tripping it.
 VAD_START_SECS = 0.1
 UTTERANCE_GAP_S = 1.5
 DTMF_TIMEOUT_S = 1.5
