@@ -40,7 +40,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.services.settings import LLMSettings
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.workers.runner import WorkerRunner
 
 from bvrai.agents.spec import AgentSpec
@@ -56,6 +56,7 @@ from bvrai.voice.control import CallControl
 from bvrai.voice.input_audio_shortcut import InputAudioShortcut
 from bvrai.voice.latency import TurnLatencyTracker
 from bvrai.voice.latency_taps import LatencyTap
+from bvrai.voice.line_transport import LineTransport
 from bvrai.voice.playback import MarkEmitter, MarkReceiver, PlaybackTracker
 from bvrai.voice.prompt import fill
 from bvrai.voice.recording import StereoWavWriter
@@ -269,7 +270,7 @@ class CallSession:
                 user_idle_timeout=float(spec.silence_timeout_s or 0),
             ),
         )
-        transport = FastAPIWebsocketTransport(
+        transport = LineTransport(
             websocket=self.websocket,
             params=FastAPIWebsocketParams(
                 audio_in_enabled=True,
