@@ -26,7 +26,5 @@ async def test_only_the_speaking_tick_stays_in_the_output_transport(monkeypatch)
     for frame_cls in (BotStartedSpeakingFrame, BotSpeakingFrame, BotSpeakingFrame, BotStoppedSpeakingFrame):
         await output.broadcast_frame(frame_cls)
     down, up = FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM
-    assert pushed == [(BotStartedSpeakingFrame, down), (BotStartedSpeakingFrame, up)] + [
-        (BotStoppedSpeakingFrame, down),
-        (BotStoppedSpeakingFrame, up),
-    ]
+    started, stopped = BotStartedSpeakingFrame, BotStoppedSpeakingFrame
+    assert pushed == [(started, down), (started, up), (stopped, down), (stopped, up)]
