@@ -7,9 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from bvrai.app import create_app
+from bvrai.voice.simulator import FRAME_MS
+from bvrai.voice.web_serializer import WEB_SAMPLE_RATE
 from tests.conftest import make_settings, prepare_schema
 from tests.fakes.fixtures import anthropic_fake, deepgram_fake, elevenlabs_fake, openai_fake  # noqa: F401
 from tests.live import LiveServer, serve
@@ -77,3 +80,13 @@ async def cloud(
                 body = {"provider": fake.name, "name": fake.name, "secret": fake.api_key}
                 assert (await http.post("/v1/credentials", json=body)).status_code == 201
             yield http
+
+
+def speech_onset_s(pcm: bytes, threshold: float = 0.02) -> float:
+    """Seconds from the start of ``pcm`` to the first 20 ms frame that is not near-silence."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    step = WEB_SAMPLE_RATE * FRAME_MS // 1000
+    for i in range(0, len(samples), step):
+        if np.sqrt(np.mean(samples[i : i + step] ** 2)) > threshold:
+            return i / WEB_SAMPLE_RATE
+    return 0.0

@@ -14,6 +14,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from bvrai.voice.audio_models import SharedSileroVADAnalyzer
 from bvrai.voice.caller_speech import synthesize
 from bvrai.voice.web_serializer import WEB_SAMPLE_RATE
+from tests.voice.conftest import speech_onset_s
 
 FRAME_MS = 80  # what a phone line's batched input hands the VAD
 
@@ -42,9 +43,9 @@ def line_audio(pcm16k: bytes, rate: int) -> bytes:
     return (soxr.resample(samples, WEB_SAMPLE_RATE, rate) * 32767.0).astype("<i2").tobytes()
 
 
-async def states(analyzer: Any, audio: bytes, rate: int) -> list[VADState]:
+async def states(analyzer: Any, audio: bytes, rate: int, frame_ms: int = FRAME_MS) -> list[VADState]:
     analyzer.set_sample_rate(rate)
-    step = rate * 2 * FRAME_MS // 1000
+    step = rate * 2 * frame_ms // 1000
     return [await analyzer.analyze_audio(audio[i : i + step]) for i in range(0, len(audio) - step + 1, step)]
 
 
@@ -115,15 +116,12 @@ def onset_delay_s(trace: list[VADState], silence_s: float, speech_onset_s: float
 
 async def test_speech_out_of_a_silent_line_is_heard_sooner_than_pipecat_hears_it(speech):
     """A caller talking over the agent on a digitally silent line: what sets how fast the agent stops."""
-    from tests.voice.test_barge_in import speech_onset_s
-
     params = VADParams(start_secs=0.1, stop_secs=0.2)
     audio = bytes(WEB_SAMPLE_RATE * 2 * 2) + speech
-    step = WEB_SAMPLE_RATE * 2 * 20 // 1000
-    traces = []
-    for analyzer in (SharedSileroVADAnalyzer(params=params), SileroVADAnalyzer(params=params)):
-        analyzer.set_sample_rate(WEB_SAMPLE_RATE)
-        traces.append([await analyzer.analyze_audio(audio[i : i + step]) for i in range(0, len(audio), step)])
+    traces = [
+        await states(analyzer, audio, WEB_SAMPLE_RATE, frame_ms=20)
+        for analyzer in (SharedSileroVADAnalyzer(params=params), SileroVADAnalyzer(params=params))
+    ]
     ours, stock = (onset_delay_s(t, 2.0, speech_onset_s(speech), 20) for t in traces)
     print(f"speech heard {1000 * ours:.0f} ms after it starts (pipecat's analyzer: {1000 * stock:.0f} ms)")
     assert ours <= 0.2 < stock

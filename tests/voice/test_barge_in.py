@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
-
 from bvrai.voice.caller_speech import synthesize
-from bvrai.voice.simulator import FRAME_MS, SimulatedCaller, start_call, wait_until_ended
+from bvrai.voice.simulator import SimulatedCaller, start_call, wait_until_ended
 from bvrai.voice.web_serializer import WEB_SAMPLE_RATE
-from tests.voice.conftest import publish
+from tests.voice.conftest import publish, speech_onset_s
 
 LONG_GREETING = (
     "Hello and welcome to Bella Pizza. "
@@ -18,16 +16,6 @@ LONG_GREETING = (
     "All pizzas come with a free drink if you order before eight o'clock. "
     "How can I help you this evening?"
 )
-
-
-def speech_onset_s(pcm: bytes, threshold: float = 0.02) -> float:
-    """Seconds from the start of ``pcm`` to the first 20 ms frame that is not near-silence."""
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-    step = WEB_SAMPLE_RATE * FRAME_MS // 1000
-    for i in range(0, len(samples), step):
-        if np.sqrt(np.mean(samples[i : i + step] ** 2)) > threshold:
-            return i / WEB_SAMPLE_RATE
-    return 0.0
 
 
 async def test_the_agent_stops_within_300_ms_and_keeps_only_what_was_heard(http):

@@ -219,11 +219,11 @@ class CallSession:
 
     async def run(self) -> None:
         # Held until the greeting is queued (``_connected``) or the call ends, whichever is first.
-        slot = self._setup_slot = await call_setups().admit()
+        self._setup_slot = await call_setups().admit()
         try:
             await self._run()
         finally:
-            slot.release()
+            self._setup_slot.release()
 
     async def _run(self) -> None:
         spec, call = self.spec, self.call
